@@ -1,0 +1,81 @@
+"""The AMI link: panoramisk's Manager, reconnecting by itself, with checked actions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from panoramisk import Manager
+
+log = logging.getLogger(__name__)
+
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+ACTION_TIMEOUT = 10.0
+
+
+class AmiInjection(ValueError):
+    """An AMI action value held a line break, which would have started a second action."""
+
+
+def checked_action(action: dict[str, str]) -> dict[str, str]:
+    for key, value in action.items():
+        if _LINE_BREAK.search(key) or _LINE_BREAK.search(str(value)):
+            raise AmiInjection(f"line break in AMI field {key[:30]!r}")
+    return action
+
+
+class AmiLink:
+    """One AMI login for the service; `up` tells whether Asterisk is reachable now."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str) -> None:
+        self.up = False
+        self.manager = Manager(
+            host=host,
+            port=port,
+            username=username,
+            secret=secret,
+            ping_delay=5,
+            ping_interval=5,
+            reconnect_timeout=1,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+            events="on",
+        )
+        self.logins = 0
+        self._listeners: list[Any] = []
+
+    def _on_login(self, manager: Manager) -> None:
+        self.up = True
+        self.logins += 1
+        log.info("AMI link up (login %d)", self.logins)
+        for listener in self._listeners:
+            asyncio.ensure_future(listener())
+
+    def _on_disconnect(self, manager: Manager, exc: Exception | None) -> None:
+        self.up = False
+        log.warning("AMI link down: %s", exc)
+
+    def on_login(self, coroutine_fn: Any) -> None:
+        """Run `coroutine_fn()` after every (re)login, e.g. to push config Asterisk missed."""
+        self._listeners.append(coroutine_fn)
+
+    def connect(self) -> None:
+        self.manager.loop = asyncio.get_running_loop()
+        self.manager.connect()
+
+    def close(self) -> None:
+        self.manager.close()
+
+    async def action(self, action: dict[str, str]) -> Any:
+        if not self.up:
+            raise ConnectionError("AMI link is down")
+        future = self.manager.send_action(checked_action(action))
+        return await asyncio.wait_for(future, timeout=ACTION_TIMEOUT)
+
+    async def reload_module(self, module: str) -> bool:
+        reply = await self.action({"Action": "ModuleLoad", "LoadType": "reload", "Module": module})
+        ok = getattr(reply, "success", False)
+        log.info("reload %s: %s", module, "ok" if ok else reply)
+        return bool(ok)

@@ -1,0 +1,115 @@
+"""A FastAGI server on panoramisk that survives hostile or broken peers.
+
+panoramisk 1.4 reads the AGI headers in a loop that never yields when the peer closes early,
+which freezes the event loop; this handler reads them with a size and time limit instead.
+Values sent back are stripped of line breaks, so no value can become a second AGI command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from panoramisk.fast_agi import Application, Request
+
+from agi.variables import SETTABLE
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT = 2.0
+COMMAND_TIMEOUT = 2.0
+MAX_HEADER_BYTES = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Handler = Callable[["AgiCall"], Awaitable[None]]
+
+
+def agi_quote(value: str) -> str:
+    """A value as one quoted AGI argument: no line breaks, quotes and backslashes escaped."""
+    text = _CONTROL.sub(" ", str(value))
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+class AgiCall:
+    """One FastAGI request: its headers and arguments, and a safe way to set variables."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.headers: dict[str, str] = dict(request.headers)
+
+    def arg(self, n: int) -> str:
+        return self.headers.get(f"agi_arg_{n}", "")
+
+    async def get_full_variable(self, expression: str) -> str:
+        """Evaluate a dialplan expression such as ${PJSIP_DIAL_CONTACTS(2001)} on the channel."""
+        result = await asyncio.wait_for(
+            self.request.send_command(f"GET FULL VARIABLE {agi_quote(expression)}"),
+            timeout=COMMAND_TIMEOUT,
+        )
+        value = result.get("result", ("0", ""))
+        return value[1] if value[0] == "1" else ""
+
+    async def set_variable(self, name: str, value: str) -> None:
+        if name not in SETTABLE:
+            raise ValueError(f"refusing to set unknown variable {name!r}")
+        result = await asyncio.wait_for(
+            self.request.send_command(f"SET VARIABLE {name} {agi_quote(value)}"),
+            timeout=COMMAND_TIMEOUT,
+        )
+        if result.get("status_code") not in (200, "200"):
+            log.warning("SET VARIABLE %s answered %r", name, result)
+
+
+class FastAgiServer(Application):
+    """panoramisk's router with a header reader that cannot hang the loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.served = 0
+
+    def route(self, path: str, handler: Handler) -> None:
+        async def endpoint(request: Request) -> None:
+            await handler(AgiCall(request))
+
+        self.add_route(path, endpoint)
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), timeout=HEADER_TIMEOUT)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+            log.warning("FastAGI peer %r sent no complete headers (%s)", peer, type(exc).__name__)
+            writer.close()
+            return
+        except ConnectionError:
+            writer.close()
+            return
+        headers: dict[str, str] = {}
+        for line in raw.decode(self.default_encoding, "replace").splitlines():
+            key, sep, value = line.partition(": ")
+            if sep and key.startswith("agi_"):
+                headers[key] = value
+        script = headers.get("agi_network_script", "").split("?", 1)[0]
+        route = self._route.get(script)
+        if route is None:
+            log.error("FastAGI request for unknown route %r from %r", script[:80], peer)
+            writer.close()
+            return
+        request = Request(
+            app=self, headers=headers, reader=reader, writer=writer, encoding=self.default_encoding
+        )
+        try:
+            await route(request)
+            self.served += 1
+        except Exception:
+            log.exception("FastAGI route %r failed", script)
+        finally:
+            writer.close()
+
+    async def start(self, host: str, port: int) -> asyncio.AbstractServer:
+        return await asyncio.start_server(
+            self.handler, host, port, limit=MAX_HEADER_BYTES, backlog=512
+        )

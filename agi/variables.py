@@ -1,0 +1,30 @@
+"""Every name the dialplan and the Python side share: AGI routes, channel variables, contexts.
+
+dialplan/cug.conf uses exactly these names; tests/unit/test_dialplan_names.py checks that
+they have not drifted apart.
+"""
+
+# FastAGI routes: the path of agi://host:port/ROUTE in the dialplan.
+ROUTE_MEMBER_CALL = "member-call"
+ROUTE_TRUNK_CALL = "trunk-call"
+
+# Channel variables the routing handlers set.
+ACTION = "CUG_ACTION"  # "dial" or "refuse"
+DIAL = "CUG_DIAL"  # Dial() string for the registered contacts of the members to ring
+MOBILE = "CUG_MOBILE"  # Dial() string for the callee's mobile over the trunk, or empty
+REASON = "CUG_REASON"  # why a call is refused (routing.calls.Refusal values)
+LABEL = "CUG_LABEL"  # what was reached ("My supervisor", a member's name)
+CALLER_EXTENSION = "CUG_CALLER_EXT"  # the caller's extension, for the log
+
+ACTION_DIAL = "dial"
+ACTION_REFUSE = "refuse"
+ACTION_PROMPT = "prompt"  # a member called the CUG's own number: ask whom to call
+
+# Dialplan contexts and the PJSIP trunk endpoint.
+CONTEXT_MEMBERS = "cug-members"
+CONTEXT_TRUNK = "cug-from-trunk"
+CONTEXT_FALLBACK = "cug-fallback"
+TRUNK_ENDPOINT = "cug-trunk"
+
+# Names the handlers may set; anything else is refused before it reaches Asterisk.
+SETTABLE = frozenset({ACTION, DIAL, MOBILE, REASON, LABEL, CALLER_EXTENSION, "CALLERID(name)"})

@@ -1,0 +1,1 @@
+"""The CUG service: command line, settings, the sandboxed Asterisk and the service process."""

@@ -1,0 +1,104 @@
+"""Installing the repo's Asterisk configuration, plus the install's own values, into an etc dir.
+
+The repo's asterisk-conf/*.conf and dialplan/*.conf are copied as they are. What belongs to
+one install (ports, the AMI user's secret, where the routing service listens, the trunk's
+credentials) is written into etc/cug-local/, and the members' endpoints into
+etc/cug-members/ (by the service, from the directory): the only files not kept in the repo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+from agi import member_endpoints, variables
+from cug.settings import Settings
+from directory.lookup import Directory
+from directory.schema import open_db
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+CONF_DIR = REPO / "asterisk-conf"
+DIALPLAN_DIR = REPO / "dialplan"
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\-/]+$")
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _safe(value: str, what: str) -> str:
+    """Values written into config must be plain tokens: no spaces, semicolons or newlines."""
+    if not _SAFE_VALUE.match(value):
+        raise ValueError(f"{what} {value!r} is not usable in Asterisk config")
+    return value
+
+
+def rewrite_directories(text: str, directories: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        return f"{key} => {directories[key]}" if key in directories else match.group(0)
+
+    return re.sub(r"^(\w+) => .*$", replace, text, flags=re.MULTILINE)
+
+
+def local_files(settings: Settings) -> dict[str, str]:
+    """The install's own config snippets, by their path under the etc dir."""
+    bind = f"{_safe(settings.sip_bind, 'SIP bind address')}:{int(settings.sip_port)}"
+    transports = "".join(
+        f"[transport-{proto}]\ntype = transport\nprotocol = {proto}\nbind = {bind}\n\n"
+        for proto in ("udp", "tcp")
+    )
+    trunk = "; no trunk configured (cug.ini [trunk] enabled = no)\n"
+    if settings.trunk_enabled:
+        # The gateway authenticates as the endpoint's own name: PJSIP identifies a request
+        # by the digest user name (identify_by=auth_username) by the endpoint of that name,
+        # so calls in from any mobile caller ID still need the trunk's password.
+        user = variables.TRUNK_ENDPOINT
+        trunk = (
+            f"[{variables.TRUNK_ENDPOINT}](cug-trunk-endpoint)\n"
+            f"auth = {variables.TRUNK_ENDPOINT}\naors = {variables.TRUNK_ENDPOINT}\n\n"
+            f"[{variables.TRUNK_ENDPOINT}]\ntype = auth\nauth_type = userpass\nrealm = cug\n"
+            f"username = {user}\npassword = {_safe(settings.trunk_password, 'trunk password')}\n\n"
+            f"[{variables.TRUNK_ENDPOINT}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+            "qualify_frequency = 30\n"
+        )
+    return {
+        "cug-local/pjsip-transports.conf": transports,
+        "cug-local/pjsip-trunk.conf": trunk,
+        "cug-local/manager-port.conf": f"port = {int(settings.ami_port)}\n",
+        "cug-local/manager-users.conf": (
+            f"[{_safe(settings.ami_username, 'AMI user')}]\n"
+            f"secret = {_safe(settings.ami_secret, 'AMI secret')}\n"
+            "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+            "read = system,call,cdr,reporting,agent,dialplan\n"
+            "write = system,call,originate,reporting\n"
+        ),
+        "cug-local/dialplan-globals.conf": f"CUG_AGI = {settings.agi_url}\n",
+    }
+
+
+def install(settings: Settings, etc: Path, directories: dict[str, str] | None = None) -> None:
+    """Write the whole configuration into `etc` (an Asterisk's astetcdir)."""
+    etc.mkdir(parents=True, exist_ok=True)
+    for source in sorted(CONF_DIR.glob("*.conf")) + sorted(DIALPLAN_DIR.glob("*.conf")):
+        text = source.read_text()
+        if source.name == "asterisk.conf" and directories:
+            text = rewrite_directories(text, directories)
+        _write(etc / source.name, text)
+    for name, text in local_files(settings).items():
+        _write(etc / name, text, mode=0o600)
+    db = open_db(settings.db)
+    members = member_endpoints.render(Directory(db).active_members())
+    member_endpoints.write_if_changed(etc, members)
+    db.close()
+    log.info("Asterisk configuration installed in %s", etc)

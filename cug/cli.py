@@ -1,0 +1,210 @@
+"""The `cug` command: set up an install, run the service, run a sandboxed Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from cug import settings as settings_mod
+from cug.cli_directory import directory
+from cug.settings import Settings
+
+
+@click.group()
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    envvar="CUG_HOME",
+    help="The install's folder (settings, database, logs). Default ~/.local/share/cug.",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    envvar="CUG_DB",
+    help="The directory database. Default: cug.db in the install's folder.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) -> None:
+    """A closed user group for child-protection workers on Asterisk."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = settings_mod.load(home, db)
+
+
+main.add_command(directory)
+
+
+@main.command()
+@click.option("--instance", help="Name of this install's sandboxed Asterisk.")
+@click.option("--sip-bind", help="Address SIP listens on (default 127.0.0.1).")
+@click.option("--sip-port", type=int)
+@click.option("--ami-port", type=int)
+@click.option("--agi-port", type=int)
+@click.option("--http-port", type=int)
+@click.option("--trunk/--no-trunk", default=None, help="Accept a GSM gateway / operator trunk.")
+@click.option("--trunk-number", multiple=True, help="A number members dial to reach the CUG.")
+@click.pass_obj
+def init(
+    s: Settings,
+    instance: str | None,
+    sip_bind: str | None,
+    sip_port: int | None,
+    ami_port: int | None,
+    agi_port: int | None,
+    http_port: int | None,
+    trunk: bool | None,
+    trunk_number: tuple[str, ...],
+) -> None:
+    """Create (or change) the install's settings; secrets are generated the first time."""
+    for name, value in (
+        ("instance", instance),
+        ("sip_bind", sip_bind),
+        ("sip_port", sip_port),
+        ("ami_port", ami_port),
+        ("agi_port", agi_port),
+        ("http_port", http_port),
+        ("trunk_enabled", trunk),
+    ):
+        if value is not None:
+            setattr(s, name, value)
+    if trunk_number:
+        s.trunk_numbers = list(trunk_number)
+    s.save()
+    from directory.schema import open_db
+
+    open_db(s.db).close()
+    click.echo(f"settings in {s.settings_path}, directory in {s.db}")
+
+
+@main.command()
+@click.pass_obj
+def serve(s: Settings) -> None:
+    """Run the routing service (FastAGI, AMI link, HTTP health) in the foreground."""
+    from cug.serve import run
+
+    if not s.settings_path.exists():
+        raise click.ClickException(f"no settings in {s.home}: run `cug init` first")
+    asyncio.run(run(s))
+
+
+@main.group()
+def sandbox() -> None:
+    """A sandboxed Asterisk 22 (built once from Debian unstable) and the service beside it."""
+
+
+@sandbox.command("build")
+def sandbox_build() -> None:
+    """Build the Asterisk root now (it is otherwise built on first use)."""
+    from cug.sandbox import SandboxError, default_root, ensure_root
+
+    try:
+        root = ensure_root(default_root())
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Asterisk root ready in {root}")
+
+
+@sandbox.command("up")
+@click.option("--no-service", is_flag=True, help="Start Asterisk only, not `cug serve`.")
+@click.pass_obj
+def sandbox_up(s: Settings, no_service: bool) -> None:
+    """Build the root if needed, install the configuration, start Asterisk and the service."""
+    from cug.sandbox import Sandbox, SandboxError, ServiceProcess
+
+    if not s.settings_path.exists():
+        s.save()
+    box = Sandbox(s)
+    try:
+        box.prepare()
+        if not no_service:
+            ServiceProcess(s).start()
+        box.start()
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    version = box.cli("core show version").stdout.strip()
+    click.echo(f"Asterisk up: {version}")
+    click.echo(f"  SIP on {s.sip_bind}:{s.sip_port} (udp, tcp), AMI on 127.0.0.1:{s.ami_port}")
+    if not no_service:
+        click.echo(
+            f"  routing service: FastAGI 127.0.0.1:{s.agi_port}, "
+            f"http://127.0.0.1:{s.http_port}/health, log {s.home / 'serve.log'}"
+        )
+
+
+@sandbox.command("down")
+@click.option("--remove", is_flag=True, help="Also delete the instance's files in the root.")
+@click.pass_obj
+def sandbox_down(s: Settings, remove: bool) -> None:
+    """Stop the service and the sandboxed Asterisk."""
+    from cug.sandbox import Sandbox, ServiceProcess
+
+    ServiceProcess(s).stop()
+    box = Sandbox(s)
+    box.remove() if remove else box.stop()
+    click.echo("stopped")
+
+
+@sandbox.command("status")
+@click.pass_obj
+def sandbox_status(s: Settings) -> None:
+    """Is Asterisk running, are phones registered, is the service up."""
+    from cug.sandbox import Sandbox, ServiceProcess
+
+    box = Sandbox(s)
+    status = {
+        "instance": s.instance,
+        "asterisk": "running" if box.running() else "stopped",
+        "service_pid": ServiceProcess(s).pid(),
+    }
+    click.echo(json.dumps(status, indent=2))
+    if status["asterisk"] == "running":
+        click.echo(box.cli("pjsip show contacts").stdout)
+
+
+@sandbox.command("cli")
+@click.argument("command", nargs=-1, required=True)
+@click.pass_obj
+def sandbox_cli(s: Settings, command: tuple[str, ...]) -> None:
+    """Run one Asterisk CLI command in the sandbox, e.g. `cug sandbox cli pjsip show endpoints`."""
+    from cug.sandbox import Sandbox
+
+    result = Sandbox(s).cli(" ".join(command))
+    click.echo(result.stdout + result.stderr, nl=False)
+
+
+@main.group()
+def asterisk() -> None:
+    """Install the configuration into a system Asterisk."""
+
+
+@asterisk.command("install")
+@click.option(
+    "--etc",
+    type=click.Path(path_type=Path),
+    default=Path("/etc/asterisk"),
+    show_default=True,
+    help="Asterisk's configuration folder.",
+)
+@click.pass_obj
+def asterisk_install(s: Settings, etc: Path) -> None:
+    """Write asterisk-conf/ and dialplan/ plus this install's values into ETC."""
+    from cug.asterisk_config import install
+
+    s.asterisk_etc = etc.resolve()
+    s.asterisk_root = None
+    s.save()
+    install(s, s.asterisk_etc)
+    click.echo(f"installed into {s.asterisk_etc}; then: asterisk -rx 'core restart gracefully'")
+
+
+if __name__ == "__main__":
+    main()

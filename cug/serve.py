@@ -1,0 +1,84 @@
+"""`cug serve`: FastAGI routing, the AMI link and the HTTP side in one asyncio program."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from agi import variables
+from agi.ami import AmiLink
+from agi.call_routing import CallRoutes
+from agi.fastagi import FastAgiServer
+from agi.member_endpoints import EndpointSync
+from cug.settings import Settings
+from directory.lookup import Directory
+from directory.numbers import try_normalise
+from directory.schema import open_db
+from routing.calls import Policy
+
+log = logging.getLogger(__name__)
+
+
+def policy_from(settings: Settings) -> Policy:
+    own = {n for n in (try_normalise(x) for x in settings.trunk_numbers) if n}
+    return Policy(trunk_available=settings.trunk_enabled, own_numbers=frozenset(own))
+
+
+def health_app(ami: AmiLink, agi: FastAgiServer, sync: EndpointSync | None) -> web.Application:
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok" if ami.up else "degraded",
+                "ami": "up" if ami.up else "down",
+                "agi_requests": agi.served,
+                "endpoint_reloads": sync.reloads if sync else 0,
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    return app
+
+
+async def run(settings: Settings) -> None:
+    db = open_db(settings.db)
+    directory = Directory(db)
+    routes = CallRoutes(directory, policy_from(settings))
+    agi = FastAgiServer()
+    agi.route(variables.ROUTE_MEMBER_CALL, routes.member_call)
+    agi.route(variables.ROUTE_TRUNK_CALL, routes.trunk_call)
+    server = await agi.start("127.0.0.1", settings.agi_port)
+    log.info("FastAGI routing on 127.0.0.1:%d", settings.agi_port)
+
+    ami = AmiLink("127.0.0.1", settings.ami_port, settings.ami_username, settings.ami_secret)
+    sync = None
+    tasks = []
+    if settings.asterisk_etc is not None:
+        sync = EndpointSync(directory, settings.asterisk_etc, ami)
+        ami.on_login(sync.push)
+        tasks.append(asyncio.create_task(sync.watch()))
+    else:
+        log.warning("no asterisk_etc in settings: member endpoints are not kept in step")
+    ami.connect()
+
+    runner = web.AppRunner(health_app(ami, agi, sync), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
+    log.info("HTTP on 127.0.0.1:%d (/health)", settings.http_port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("cug serve ready")
+    await stop.wait()
+    log.info("stopping")
+    for task in tasks:
+        task.cancel()
+    server.close()
+    ami.close()
+    await runner.cleanup()
+    db.close()

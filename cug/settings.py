@@ -1,0 +1,116 @@
+"""Where an install keeps its files, which ports it uses, and its generated secrets.
+
+Everything lives under one home folder (CUG_HOME, default ~/.local/share/cug): the settings
+file cug.ini (owner-only, it holds the AMI secret and the trunk's password), the directory
+database (CUG_DB or --db to choose another), logs and pid files.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SETTINGS_FILE = "cug.ini"
+
+
+def default_home() -> Path:
+    if os.environ.get("CUG_HOME"):
+        return Path(os.environ["CUG_HOME"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cug"
+
+
+@dataclass
+class Settings:
+    home: Path
+    db: Path
+    instance: str = "demo"
+    asterisk_etc: Path | None = None
+    asterisk_root: Path | None = None  # a sandbox root; None for a system Asterisk
+    sip_bind: str = "127.0.0.1"
+    sip_port: int = 5060
+    ami_port: int = 5038
+    agi_port: int = 4573
+    http_port: int = 8480
+    ami_username: str = "cug"
+    ami_secret: str = ""
+    trunk_enabled: bool = False
+    trunk_password: str = ""
+    trunk_numbers: list[str] = field(default_factory=list)
+
+    @property
+    def settings_path(self) -> Path:
+        return self.home / SETTINGS_FILE
+
+    @property
+    def agi_url(self) -> str:
+        return f"agi://127.0.0.1:{self.agi_port}"
+
+    def save(self) -> None:
+        cp = configparser.ConfigParser(interpolation=None)
+        cp["cug"] = {
+            "db": str(self.db),
+            "instance": self.instance,
+            "asterisk_etc": str(self.asterisk_etc or ""),
+            "asterisk_root": str(self.asterisk_root or ""),
+        }
+        cp["network"] = {
+            "sip_bind": self.sip_bind,
+            "sip_port": str(self.sip_port),
+            "ami_port": str(self.ami_port),
+            "agi_port": str(self.agi_port),
+            "http_port": str(self.http_port),
+        }
+        cp["ami"] = {"username": self.ami_username, "secret": self.ami_secret}
+        cp["trunk"] = {
+            "enabled": "yes" if self.trunk_enabled else "no",
+            "password": self.trunk_password,
+            "numbers": " ".join(self.trunk_numbers),
+        }
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.settings_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("; CUG install settings. Owner-only: holds the AMI and trunk secrets.\n")
+            cp.write(handle)
+        os.replace(tmp, self.settings_path)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def load(home: Path | None = None, db: Path | None = None) -> Settings:
+    """The settings of the install at `home`, or defaults (and fresh secrets) if it has none."""
+    home = (home or default_home()).expanduser().resolve()
+    env_db = os.environ.get("CUG_DB")
+    s = Settings(
+        home=home, db=home / "cug.db", ami_secret=new_secret(), trunk_password=new_secret()
+    )
+    path = home / SETTINGS_FILE
+    if path.exists():
+        cp = configparser.ConfigParser(interpolation=None)
+        cp.read(path)
+        c, n, a, t = cp["cug"], cp["network"], cp["ami"], cp["trunk"]
+        s.db = Path(c.get("db") or s.db)
+        s.instance = c.get("instance", s.instance)
+        s.asterisk_etc = Path(c["asterisk_etc"]) if c.get("asterisk_etc") else None
+        s.asterisk_root = Path(c["asterisk_root"]) if c.get("asterisk_root") else None
+        s.sip_bind = n.get("sip_bind", s.sip_bind)
+        s.sip_port = n.getint("sip_port", s.sip_port)
+        s.ami_port = n.getint("ami_port", s.ami_port)
+        s.agi_port = n.getint("agi_port", s.agi_port)
+        s.http_port = n.getint("http_port", s.http_port)
+        s.ami_username = a.get("username", s.ami_username)
+        s.ami_secret = a.get("secret") or s.ami_secret
+        s.trunk_enabled = t.getboolean("enabled", False)
+        s.trunk_password = t.get("password") or s.trunk_password
+        s.trunk_numbers = t.get("numbers", "").split()
+    if env_db:
+        s.db = Path(env_db).expanduser()
+    if db is not None:
+        s.db = db.expanduser()
+    return s

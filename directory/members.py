@@ -1,0 +1,276 @@
+"""Adding, changing and deactivating members: every write checks first and is audited."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from directory import audit
+from directory.validation import CleanMember, MemberError
+
+FIRST_EXTENSION = 2000
+MAX_EXTENSION = 999_999
+# Fields an import or an edit may change; id, password and timestamps are the system's.
+EDITABLE = (
+    "name",
+    "phone",
+    "extension",
+    "role",
+    "district",
+    "sub_county",
+    "organisation",
+    "supervisor_id",
+    "language",
+)
+
+
+def new_sip_password() -> str:
+    """24 random URL-safe characters: far beyond any digest-guessing rate."""
+    return secrets.token_urlsafe(18)
+
+
+def reference_data(db: sqlite_utils.Database) -> tuple[set[str], dict[str, str]]:
+    roles = {r[0] for r in db.execute("SELECT code FROM roles").fetchall()}
+    districts = {r[0].lower(): r[0] for r in db.execute("SELECT name FROM districts").fetchall()}
+    return roles, districts
+
+
+@dataclass
+class SaveResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _existing(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    return {row["phone"]: row for row in db["members"].rows}
+
+
+def save_members(
+    db: sqlite_utils.Database,
+    members: Iterable[tuple[int, CleanMember]],
+    actor: str,
+    action: str = "member.import",
+    given: set[str] | None = None,
+) -> SaveResult:
+    """Insert new members and update changed ones, matched by phone number: all or nothing.
+
+    Each item is (line number, checked values). If any item is wrong (its own errors, a
+    duplicate within the batch, an unknown supervisor, an extension already taken) nothing is
+    written and `errors` lists every wrong line with its reason. `given` names the fields the
+    source had (a CSV's columns); an existing member keeps the others as they were.
+    """
+    items = list(members)
+    result = SaveResult()
+    existing = _existing(db)
+    by_extension = {row["extension"]: row for row in existing.values()}
+    seen_phone: dict[str, int] = {}
+    seen_extension: dict[str, int] = {}
+    batch_phones = {m.phone for _, m in items if m.phone}
+    for line, m in items:
+        for reason in m.errors:
+            result.errors.append((line, reason))
+        if m.phone:
+            if m.phone in seen_phone:
+                result.errors.append(
+                    (line, f"phone {m.phone} appears again (first on line {seen_phone[m.phone]})")
+                )
+            else:
+                seen_phone[m.phone] = line
+        if m.extension:
+            if m.extension in seen_extension:
+                result.errors.append(
+                    (
+                        line,
+                        f"extension {m.extension} appears again "
+                        f"(first on line {seen_extension[m.extension]})",
+                    )
+                )
+            else:
+                seen_extension[m.extension] = line
+            holder = by_extension.get(m.extension)
+            if holder is not None and holder["phone"] != m.phone:
+                result.errors.append(
+                    (
+                        line,
+                        f"extension {m.extension} belongs to {holder['name']} ({holder['phone']})",
+                    )
+                )
+        if (
+            m.supervisor_phone
+            and m.supervisor_phone not in batch_phones
+            and m.supervisor_phone not in existing
+        ):
+            result.errors.append((line, f"unknown supervisor {m.supervisor_phone}"))
+    if result.errors:
+        result.errors.sort(key=lambda e: e[0])
+        return result
+
+    used = {int(e) for e in by_extension}
+    next_ext = FIRST_EXTENSION
+
+    def allocate() -> str:
+        nonlocal next_ext
+        while next_ext in used or str(next_ext) in seen_extension:
+            next_ext += 1
+        if next_ext > MAX_EXTENSION:
+            raise MemberError(["no free extension left"])
+        used.add(next_ext)
+        return str(next_ext)
+
+    stamp = audit.now()
+    inserts: list[dict[str, Any]] = []
+    updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    audits: list[dict[str, Any]] = []
+    with db.atomic():
+        # Pass 1: members without their supervisor link (a supervisor may be on a later line).
+        for _, m in items:
+            old = existing.get(m.phone)
+            values = {
+                "name": m.name,
+                "phone": m.phone,
+                "role": m.role,
+                "district": m.district,
+                "sub_county": m.sub_county,
+                "organisation": m.organisation,
+                "language": m.language,
+            }
+            if old is None:
+                values["extension"] = m.extension or allocate()
+                values.update(
+                    active=1,
+                    sip_password=new_sip_password(),
+                    created_at=stamp,
+                    updated_at=stamp,
+                    supervisor_id=None,
+                )
+                inserts.append(values)
+            else:
+                values["extension"] = m.extension or old["extension"]
+                if given is not None:
+                    values = {k: v for k, v in values.items() if k in given or k == "phone"}
+                updates.append((old, values))
+        if inserts:
+            db["members"].insert_all(inserts, batch_size=2000)
+        ids = {row[0]: row[1] for row in db.execute("SELECT phone, id FROM members").fetchall()}
+        # Pass 2: supervisor links, then the changed fields of members already present.
+        supervisor_of = {m.phone: m.supervisor_phone for _, m in items}
+        for values in inserts:
+            sup_phone = supervisor_of.get(values["phone"])
+            supervisor_id = ids.get(sup_phone) if sup_phone else None
+            if supervisor_id is not None:
+                db.execute(
+                    "UPDATE members SET supervisor_id = ? WHERE id = ?",
+                    (supervisor_id, ids[values["phone"]]),
+                )
+            after = {k: values[k] for k in EDITABLE if k != "supervisor_id"}
+            after["supervisor_id"] = supervisor_id
+            audits.append(audit.audit_rows(actor, f"{action}.add", values["phone"], None, after))
+        result.added = len(inserts)
+        for old, values in updates:
+            if given is None or "supervisor_id" in given:
+                sup_phone = supervisor_of.get(values["phone"])
+                values["supervisor_id"] = ids.get(sup_phone) if sup_phone else None
+            changed = {k: v for k, v in values.items() if old.get(k) != v}
+            if not changed:
+                result.unchanged += 1
+                continue
+            before = {k: old.get(k) for k in changed}
+            audits.append(
+                audit.audit_rows(actor, f"{action}.update", values["phone"], before, changed)
+            )
+            changed["updated_at"] = stamp
+            db["members"].update(old["id"], changed)
+            result.updated += 1
+        if audits:
+            db["audit"].insert_all(audits, batch_size=2000)
+    return result
+
+
+def _member_row(db: sqlite_utils.Database, member_id: int) -> dict[str, Any]:
+    return db["members"].get(member_id)
+
+
+def update_member(
+    db: sqlite_utils.Database, member_id: int, m: CleanMember, actor: str
+) -> dict[str, Any]:
+    """Change one member to the checked values `m`; returns the fields that changed."""
+    old = _member_row(db, member_id)
+    errors = list(m.errors)
+    other = db.execute(
+        "SELECT name FROM members WHERE phone = ? AND id != ?", (m.phone, member_id)
+    ).fetchone()
+    if other:
+        errors.append(f"phone {m.phone} belongs to {other[0]}")
+    extension = m.extension or old["extension"]
+    other = db.execute(
+        "SELECT name FROM members WHERE extension = ? AND id != ?", (extension, member_id)
+    ).fetchone()
+    if other:
+        errors.append(f"extension {extension} belongs to {other[0]}")
+    supervisor_id = None
+    if m.supervisor_phone:
+        row = db.execute("SELECT id FROM members WHERE phone = ?", (m.supervisor_phone,)).fetchone()
+        if row is None:
+            errors.append(f"unknown supervisor {m.supervisor_phone}")
+        elif row[0] == member_id:
+            errors.append("a member cannot be their own supervisor")
+        else:
+            supervisor_id = row[0]
+    if errors:
+        raise MemberError(errors)
+    values = {
+        "name": m.name,
+        "phone": m.phone,
+        "extension": extension,
+        "role": m.role,
+        "district": m.district,
+        "sub_county": m.sub_county,
+        "organisation": m.organisation,
+        "language": m.language,
+        "supervisor_id": supervisor_id,
+    }
+    changed = {k: v for k, v in values.items() if old.get(k) != v}
+    if changed:
+        with db.atomic():
+            before = {k: old.get(k) for k in changed}
+            db["members"].update(member_id, {**changed, "updated_at": audit.now()})
+            audit.record(db, actor, "member.update", old["phone"], before, changed)
+    return changed
+
+
+def set_active(db: sqlite_utils.Database, member_id: int, active: bool, actor: str) -> bool:
+    """Deactivate (or reactivate) a member; True when that changed anything."""
+    old = _member_row(db, member_id)
+    if bool(old["active"]) == active:
+        return False
+    with db.atomic():
+        db["members"].update(member_id, {"active": int(active), "updated_at": audit.now()})
+        audit.record(
+            db,
+            actor,
+            "member.activate" if active else "member.deactivate",
+            old["phone"],
+            {"active": old["active"]},
+            {"active": int(active)},
+        )
+    return True
+
+
+def reset_sip_password(db: sqlite_utils.Database, member_id: int, actor: str) -> str:
+    """Give a member a new SIP password (their phone must be re-provisioned); returns it."""
+    old = _member_row(db, member_id)
+    password = new_sip_password()
+    with db.atomic():
+        db["members"].update(member_id, {"sip_password": password, "updated_at": audit.now()})
+        audit.record(db, actor, "member.reset_sip_password", old["phone"])
+    return password

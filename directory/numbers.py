@@ -1,0 +1,68 @@
+"""Phone numbers as the directory stores them: E.164 through phonenumbers, Uganda by default."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+DEFAULT_REGION = "UG"
+MAX_INPUT_LENGTH = 40
+_ALLOWED = re.compile(r"^[0-9+()\-. /]+$")
+
+
+class InvalidNumber(ValueError):
+    """A string that is not a usable phone number, with the reason in its message."""
+
+
+def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
+    """Return the E.164 form of a number written in any local or international format.
+
+    `0772 123456`, `+256772123456`, `256-772-123-456`, `772123456` and `00256772123456`
+    all give `+256772123456`.
+    """
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidNumber("no number given")
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidNumber(f"too long to be a phone number ({len(text)} characters)")
+    if not _ALLOWED.match(text):
+        raise InvalidNumber(f"not a phone number: {text!r}")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(f"not a phone number: {text!r} ({exc})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(f"not a valid phone number: {text!r}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_mobile(e164: str) -> bool:
+    """True when an E.164 number is in a mobile range (phones that take texts and calls)."""
+    parsed = phonenumbers.parse(e164, None)
+    return phonenumbers.number_type(parsed) in (
+        PhoneNumberType.MOBILE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
+def normalise_member_phone(raw: str, region: str = DEFAULT_REGION) -> str:
+    """A member's own number: any valid number of the home country's mobile ranges."""
+    e164 = normalise(raw, region)
+    parsed = phonenumbers.parse(e164, None)
+    if phonenumbers.region_code_for_number(parsed) != region:
+        raise InvalidNumber(f"{raw.strip()!r} is not a number of {region}")
+    if not is_mobile(e164):
+        raise InvalidNumber(f"{raw.strip()!r} is not a mobile number")
+    return e164
+
+
+def try_normalise(raw: str, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 or None, for places where a non-number is an ordinary answer (a dialed string)."""
+    try:
+        return normalise(raw, region)
+    except InvalidNumber:
+        return None

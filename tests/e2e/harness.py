@@ -1,0 +1,340 @@
+"""A sandboxed Asterisk with the routing service, and SIPp processes as members' phones.
+
+Each test session gets its own install folder, ports and Asterisk instance, so the tests
+run beside a running demo and beside each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SIPP_DIR = Path(__file__).parent / "sipp"
+REPO = Path(__file__).resolve().parents[2]
+STATUS_LINE = re.compile(r"^SIP/2\.0 (\d{3}) ", re.MULTILINE)
+CSEQ = re.compile(r"^CSeq:\s*\d+\s+(\w+)", re.MULTILINE | re.IGNORECASE)
+
+
+class Ports:
+    """Free UDP/TCP ports on loopback, from a random base so parallel runs rarely meet."""
+
+    def __init__(self) -> None:
+        self.next = random.randrange(20000, 50000, 100)
+
+    def take(self, block: int = 1) -> int:
+        """A free port, or the first of `block` consecutive free ports (SIPp's media uses
+        several ports from -mp on)."""
+        while True:
+            port = self.next
+            self.next += block
+            if all(_free(p) for p in range(port, port + block)):
+                return port
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def messages(trace: Path) -> list[tuple[str, str]]:
+    """(direction, message) pairs from a SIPp -trace_msg file; direction 'in' or 'out'."""
+    if not trace.exists():
+        return []
+    out = []
+    for block in re.split(r"^-{10,}.*$", trace.read_text(errors="replace"), flags=re.MULTILINE):
+        head, _, body = block.strip().partition("\n")
+        if not body:
+            continue
+        direction = "in" if "received" in head else "out"
+        out.append((direction, body.strip()))
+    return out
+
+
+def final_response(trace: Path, method: str) -> int | None:
+    """The last final status (>= 200, not a digest challenge) received for `method`."""
+    code = None
+    for direction, msg in messages(trace):
+        status = STATUS_LINE.match(msg)
+        cseq = CSEQ.search(msg)
+        if direction != "in" or not status or not cseq or cseq.group(1).upper() != method:
+            continue
+        value = int(status.group(1))
+        if value >= 200:
+            code = value
+    return code
+
+
+def received_requests(trace: Path, method: str) -> list[str]:
+    return [m for d, m in messages(trace) if d == "in" and m.startswith(method + " ")]
+
+
+@dataclass
+class CallResult:
+    code: int | None
+    trace: Path
+    returncode: int
+    stderr: str = ""
+
+    def received(self) -> list[str]:
+        return [m for d, m in messages(self.trace) if d == "in"] or [self.stderr]
+
+
+class Phone:
+    """A member's SIP phone, played by SIPp on its own loopback port."""
+
+    def __init__(self, pbx: Pbx, username: str, password: str) -> None:
+        self.pbx = pbx
+        self.username = username
+        self.password = password
+        self.port = pbx.ports.take()
+        self.media_port = pbx.ports.take(block=8)
+        self.runs = 0
+
+    def _trace(self, what: str) -> Path:
+        self.runs += 1
+        return self.pbx.work / f"{self.username}-{self.port}-{what}-{self.runs}.msg"
+
+    def _sipp(self, scenario: str, trace: Path, *args: str, remote: bool = True) -> list[str]:
+        cmd = ["sipp"]
+        if remote:
+            cmd.append(f"127.0.0.1:{self.pbx.sip_port}")
+        cmd += [
+            "-sf",
+            str(SIPP_DIR / scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-mp",
+            str(self.media_port),
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(trace),
+            *args,
+        ]
+        return cmd
+
+    def register(self, expires: int = 600) -> int | None:
+        trace = self._trace("register")
+        cmd = self._sipp(
+            "register.xml",
+            trace,
+            "-s",
+            self.username,
+            "-au",
+            self.username,
+            "-ap",
+            self.password,
+            "-set",
+            "expires",
+            str(expires),
+            "-m",
+            "1",
+            "-timeout",
+            "10s",
+        )
+        subprocess.run(cmd, capture_output=True, timeout=30, cwd=self.pbx.work)
+        return final_response(trace, "REGISTER")
+
+    @contextmanager
+    def listening(self, ring_ms: int = 200) -> Iterator[Path]:
+        """Answer the next call (after `ring_ms` of ringing); yields the message trace."""
+        trace = self._trace("answer")
+        cmd = self._sipp(
+            "answer.xml", trace, "-set", "ring_ms", str(ring_ms), "-timeout", "60s", remote=False
+        )
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.pbx.work
+        )
+        try:
+            time.sleep(0.2)
+            self.pbx.wait_reachable(self.username)
+            yield trace
+        finally:
+            time.sleep(0.3)
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def call(
+        self, dialed: str, talk_ms: int = 300, timeout: int = 30, caller: str | None = None
+    ) -> CallResult:
+        """Place a call to `dialed`; `caller` is the From user (a trunk sends the mobile's)."""
+        trace = self._trace("call")
+        cmd = self._sipp(
+            "call.xml",
+            trace,
+            "-s",
+            dialed,
+            "-au",
+            self.username,
+            "-ap",
+            self.password,
+            "-set",
+            "caller",
+            caller or self.username,
+            "-set",
+            "talk_ms",
+            str(talk_ms),
+            "-m",
+            "1",
+            "-timeout",
+            f"{timeout}s",
+        )
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout + 15, cwd=self.pbx.work
+        )
+        return CallResult(
+            final_response(trace, "INVITE"), trace, proc.returncode, proc.stderr[-2000:]
+        )
+
+
+class Pbx:
+    """One install: settings, directory, sandboxed Asterisk and `cug serve`, on its own ports."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.home = work / "home"
+        self.ports = Ports()
+        self.sip_port = self.ports.take()
+        self.ami_port = self.ports.take()
+        self.agi_port = self.ports.take()
+        self.http_port = self.ports.take()
+        self.instance = f"test-{os.getpid()}-{self.sip_port}"
+        self.env = {**os.environ, "CUG_HOME": str(self.home)}
+        self.env.pop("CUG_DB", None)
+        self._phones: dict[str, Phone] = {}
+
+    def cug(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cug.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+            timeout=300,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"cug {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def up(self, members_csv: Path, trunk_numbers: tuple[str, ...] = ()) -> None:
+        args = [
+            "init",
+            "--instance",
+            self.instance,
+            "--sip-port",
+            str(self.sip_port),
+            "--ami-port",
+            str(self.ami_port),
+            "--agi-port",
+            str(self.agi_port),
+            "--http-port",
+            str(self.http_port),
+            "--trunk",
+        ]
+        for number in trunk_numbers:
+            args += ["--trunk-number", number]
+        self.cug(*args)
+        self.cug("directory", "import", str(members_csv))
+        self.cug("sandbox", "up")
+        self.wait_service()
+
+    def stop_service(self) -> None:
+        from cug.sandbox import ServiceProcess
+        from cug.settings import load
+
+        ServiceProcess(load(self.home)).stop()
+
+    def start_service(self) -> None:
+        self.cug("sandbox", "up")
+        self.wait_service()
+
+    def down(self) -> None:
+        self.cug("sandbox", "down", "--remove", check=False)
+
+    def settings(self) -> dict[str, dict[str, str]]:
+        import configparser
+
+        cp = configparser.ConfigParser(interpolation=None)
+        cp.read(self.home / "cug.ini")
+        return {s: dict(cp[s]) for s in cp.sections()}
+
+    def member(self, ident: str) -> dict:
+        return json.loads(self.cug("directory", "show", ident, "--json").stdout)
+
+    def phone(self, ident: str) -> Phone:
+        """The member's phone; the same SIPp port all session, as a real phone keeps its own."""
+        if ident not in self._phones:
+            m = self.member(ident)
+            self._phones[ident] = Phone(self, m["sip"]["username"], m["sip"]["password"])
+        phone = self._phones[ident]
+        phone.password = self.member(ident)["sip"]["password"]
+        return phone
+
+    def trunk(self) -> Phone:
+        if "trunk" not in self._phones:
+            t = self.settings()["trunk"]
+            self._phones["trunk"] = Phone(self, "cug-trunk", t["password"])
+        return self._phones["trunk"]
+
+    def cli(self, command: str) -> str:
+        return self.cug("sandbox", "cli", *command.split()).stdout
+
+    def health(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=2) as r:
+            return json.load(r)
+
+    def wait_service(self, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.health()
+                if last["ami"] == "up" and last["endpoint_reloads"] >= 1:
+                    return last
+            except OSError as exc:
+                last = exc
+            time.sleep(0.2)
+        raise AssertionError(f"service not ready: {last}")
+
+    def wait_reachable(self, endpoint: str, timeout: float = 10) -> None:
+        """Ask Asterisk to qualify the endpoint's contact until it is seen reachable."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.cli(f"pjsip qualify {endpoint}")
+            time.sleep(0.2)
+            out = self.cli(f"pjsip show contacts like {endpoint}")
+            if re.search(rf"{re.escape(endpoint)}/sip:\S+\s+\S+\s+Avail", out):
+                return
+        raise AssertionError(f"{endpoint} not reachable:\n{out}")
+
+    def wait_endpoints(self, predicate, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        out = ""
+        while time.monotonic() < deadline:
+            out = self.cli("pjsip show endpoints")
+            if predicate(out):
+                return out
+            time.sleep(0.2)
+        raise AssertionError(f"endpoints never matched:\n{out}")
