@@ -94,6 +94,67 @@ class CallResult:
         return [m for d, m in messages(self.trace) if d == "in"] or [self.stderr]
 
 
+class AmiObserver:
+    """Every AMI event the install's Asterisk emits, read on a socket of its own in a thread.
+
+    Tests assert on what Asterisk did (DialBegin to which channel, how it ended), not on what
+    the routing service believed.
+    """
+
+    def __init__(self, port: int, username: str, secret: str) -> None:
+        import threading
+
+        self.events: list[dict[str, str]] = []
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.sendall(
+            f"Action: Login\r\nUsername: {username}\r\nSecret: {secret}\r\n\r\n".encode()
+        )
+        self.sock.settimeout(None)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\r\n\r\n" in buffer:
+                block, buffer = buffer.split(b"\r\n\r\n", 1)
+                fields = {}
+                for line in block.decode(errors="replace").split("\r\n"):
+                    key, sep, value = line.partition(": ")
+                    if sep:
+                        fields[key] = value
+                if "Event" in fields:
+                    self.events.append(fields)
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def since(self, mark: int, name: str | None = None) -> list[dict[str, str]]:
+        found = self.events[mark:]
+        return [e for e in found if name is None or e.get("Event") == name]
+
+    def wait_for(
+        self, mark: int, name: str, predicate=lambda e: True, timeout: float = 5
+    ) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.since(mark, name):
+                if predicate(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no {name} event: {[e.get('Event') for e in self.since(mark)]}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Phone:
     """A member's SIP phone, played by SIPp on its own loopback port."""
 
@@ -222,6 +283,20 @@ class Pbx:
         self.env = {**os.environ, "CUG_HOME": str(self.home)}
         self.env.pop("CUG_DB", None)
         self._phones: dict[str, Phone] = {}
+        self._ami: AmiObserver | None = None
+
+    @classmethod
+    def existing(cls, home: Path, work: Path) -> Pbx:
+        """An install that is already running (the demo), to place calls against."""
+        box = cls(work)
+        box.home = home
+        box.env["CUG_HOME"] = str(home)
+        network = box.settings()["network"]
+        box.sip_port = int(network["sip_port"])
+        box.ami_port = int(network["ami_port"])
+        box.agi_port = int(network["agi_port"])
+        box.http_port = int(network["http_port"])
+        return box
 
     def cug(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -269,7 +344,16 @@ class Pbx:
         self.wait_service()
 
     def down(self) -> None:
+        if self._ami is not None:
+            self._ami.close()
         self.cug("sandbox", "down", "--remove", check=False)
+
+    @property
+    def ami(self) -> AmiObserver:
+        if self._ami is None:
+            a = self.settings()["ami"]
+            self._ami = AmiObserver(self.ami_port, a["username"], a["secret"])
+        return self._ami
 
     def settings(self) -> dict[str, dict[str, str]]:
         import configparser

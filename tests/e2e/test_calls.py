@@ -13,6 +13,7 @@ pytestmark = pytest.mark.e2e
 def test_member_reaches_member_by_extension_or_any_number_format(pbx: Pbx, dialed: str) -> None:
     anna, ben = pbx.phone("3002"), pbx.phone("3003")
     assert ben.register() == 200
+    mark = pbx.ami.mark()
     with ben.listening() as ben_trace:
         result = anna.call(dialed)
     assert result.code == 200, result.received()
@@ -20,6 +21,12 @@ def test_member_reaches_member_by_extension_or_any_number_format(pbx: Pbx, diale
     assert len(invites) == 1
     # Ben's phone shows who is calling, from the directory.
     assert 'From: "Worker Anna"' in invites[0]
+    # Asterisk itself dialed Ben's phone from Anna's channel, and the call was answered.
+    dial = pbx.ami.wait_for(
+        mark, "DialEnd", lambda e: e.get("DestChannel", "").startswith("PJSIP/3003-")
+    )
+    assert dial["Channel"].startswith("PJSIP/3002-")
+    assert dial["DialStatus"] == "ANSWER"
 
 
 def test_supervisor_short_code_rings_the_callers_supervisor(pbx: Pbx) -> None:
@@ -53,10 +60,15 @@ def test_member_without_supervisor_hears_a_refusal(pbx: Pbx) -> None:
 def test_non_member_destination_is_refused_and_nobody_rings(pbx: Pbx, dialed: str) -> None:
     anna, ben = pbx.phone("3002"), pbx.phone("3003")
     assert ben.register() == 200
+    mark = pbx.ami.mark()
     with ben.listening() as ben_trace:
         result = anna.call(dialed)
     assert result.code == 403
     assert received_requests(ben_trace, "INVITE") == []
+    # Asterisk dialed nobody and ended Anna's call as rejected (cause 21).
+    hangup = pbx.ami.wait_for(mark, "Hangup", lambda e: e["Channel"].startswith("PJSIP/3002-"))
+    assert hangup["Cause"] == "21"
+    assert pbx.ami.since(mark, "DialBegin") == []
 
 
 def test_wrong_password_is_rejected(pbx: Pbx) -> None:
