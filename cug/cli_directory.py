@@ -126,6 +126,8 @@ def show_cmd(s: Settings, ident: str, as_json: bool) -> None:
     db = _db(s)
     m = _find(db, ident)
     if as_json:
+        # Handing out SIP credentials is an admin act on child-protection infrastructure.
+        audit.record(db, audit.cli_actor(), "member.show_credentials", m.phone)
         data = m.public_dict()
         data["supervisor_phone"] = _supervisor_phone(db, m)
         data["sip"] = {

@@ -380,6 +380,13 @@ class Pbx:
             self._phones["trunk"] = Phone(self, "cug-trunk", t["password"])
         return self._phones["trunk"]
 
+    @property
+    def etc(self) -> Path:
+        return Path(self.settings()["cug"]["asterisk_etc"])
+
+    def asterisk_logs(self) -> list[Path]:
+        return sorted((self.etc.parent / "log").glob("*"))
+
     def cli(self, command: str) -> str:
         return self.cug("sandbox", "cli", *command.split()).stdout
 

@@ -135,3 +135,37 @@ def test_routing_service_down_keeps_extension_calls_and_refuses_the_rest(pbx: Pb
         assert received_requests(ben_trace, "INVITE") == []
     finally:
         pbx.start_service()
+
+
+def test_helpline_short_code_goes_out_over_the_trunk(pbx: Pbx) -> None:
+    trunk, anna = pbx.trunk(), pbx.phone("3002")
+    assert trunk.register() == 200
+    with trunk.listening() as trunk_trace:
+        result = anna.call("116")
+    assert result.code == 200
+    invites = received_requests(trunk_trace, "INVITE")
+    assert len(invites) == 1
+    assert invites[0].startswith("INVITE sip:116@")
+
+
+def test_member_calling_the_cug_number_is_answered_with_a_prompt_a_stranger_is_not(
+    pbx: Pbx,
+) -> None:
+    trunk = pbx.trunk()
+    assert trunk.register() == 200
+    mark = pbx.ami.mark()
+    member = trunk.call("0800100116", caller="+256772200002")
+    assert member.code == 200
+    # Asterisk answered the member's call (to ask whom to call) and hung up no other leg.
+    assert pbx.ami.since(mark, "DialBegin") == []
+    stranger = trunk.call("0800100116", caller="+256772999999")
+    assert stranger.code == 403
+
+
+def test_callee_sees_a_non_ascii_caller_name_from_the_directory(pbx: Pbx) -> None:
+    nakato, ben = pbx.phone("3009"), pbx.phone("3003")
+    assert ben.register() == 200
+    with ben.listening() as ben_trace:
+        assert nakato.call("3003").code == 200
+    (invite,) = received_requests(ben_trace, "INVITE")
+    assert 'From: "Nakato Ñamukose"' in invite
