@@ -33,6 +33,13 @@ def agi_quote(value: str) -> str:
     return f'"{text}"'
 
 
+class ChannelGone(Exception):
+    """Asterisk closed the AGI session (the caller hung up) before the answer was complete."""
+
+
+_HEADER_KEY = re.compile(r"^agi_[a-z0-9_]+$")
+
+
 class AgiCall:
     """One FastAGI request: its headers and arguments, and a safe way to set variables."""
 
@@ -43,22 +50,29 @@ class AgiCall:
     def arg(self, n: int) -> str:
         return self.headers.get(f"agi_arg_{n}", "")
 
+    async def _command(self, command: str) -> dict:
+        try:
+            result = await asyncio.wait_for(
+                self.request.send_command(command), timeout=COMMAND_TIMEOUT
+            )
+        except ValueError:  # panoramisk cannot parse the empty line of a closed session
+            raise ChannelGone() from None
+        except ConnectionError as exc:
+            raise ChannelGone() from exc
+        if result.get("error") == "AGIResultHangup":
+            raise ChannelGone()
+        return result
+
     async def get_full_variable(self, expression: str) -> str:
         """Evaluate a dialplan expression such as ${PJSIP_DIAL_CONTACTS(2001)} on the channel."""
-        result = await asyncio.wait_for(
-            self.request.send_command(f"GET FULL VARIABLE {agi_quote(expression)}"),
-            timeout=COMMAND_TIMEOUT,
-        )
+        result = await self._command(f"GET FULL VARIABLE {agi_quote(expression)}")
         value = result.get("result", ("0", ""))
         return value[1] if value[0] == "1" else ""
 
     async def set_variable(self, name: str, value: str) -> None:
         if name not in SETTABLE:
             raise ValueError(f"refusing to set unknown variable {name!r}")
-        result = await asyncio.wait_for(
-            self.request.send_command(f"SET VARIABLE {name} {agi_quote(value)}"),
-            timeout=COMMAND_TIMEOUT,
-        )
+        result = await self._command(f"SET VARIABLE {name} {agi_quote(value)}")
         if result.get("status_code") not in (200, "200"):
             log.warning("SET VARIABLE %s answered %r", name, result)
 
@@ -88,10 +102,21 @@ class FastAgiServer(Application):
             writer.close()
             return
         headers: dict[str, str] = {}
-        for line in raw.decode(self.default_encoding, "replace").splitlines():
+        # Lines end in "\n" only: str.splitlines() would also split on characters a caller
+        # can put in a caller ID name (U+2028, U+0085, \x1c...), making a header of their own.
+        for line in raw.decode(self.default_encoding, "replace").split("\n"):
+            line = line.removesuffix("\r")
+            if not line:
+                continue
             key, sep, value = line.partition(": ")
-            if sep and key.startswith("agi_"):
-                headers[key] = value
+            if not sep or not _HEADER_KEY.match(key) or key in headers:
+                # Only a value smuggled into the request (a line break in a caller ID) makes
+                # a line that is no header or a header twice: answer nothing, the dialplan
+                # then refuses or falls back safely.
+                log.warning("malformed FastAGI request from %r refused: %r", peer, line[:80])
+                writer.close()
+                return
+            headers[key] = value
         script = headers.get("agi_network_script", "").split("?", 1)[0]
         route = self._route.get(script)
         if route is None:
@@ -104,6 +129,8 @@ class FastAgiServer(Application):
         try:
             await route(request)
             self.served += 1
+        except ChannelGone:
+            log.info("caller hung up during FastAGI route %r", script)
         except Exception:
             log.exception("FastAGI route %r failed", script)
         finally:

@@ -54,6 +54,7 @@ def write_if_changed(etc_dir: Path, text: str) -> bool:
     path = etc_dir / MEMBERS_FILE
     try:
         if path.read_text() == text:
+            os.chmod(path, 0o600)  # an older file may have been left readable by others
             return False
     except FileNotFoundError:
         pass
@@ -97,8 +98,8 @@ class EndpointSync:
         version = self._version()
         if version == self._data_version:
             return False
-        self._data_version = version
         changed = write_if_changed(self.etc_dir, render(self.directory.active_members()))
+        self._data_version = version  # only once written: a failed write is retried
         if changed:
             log.info("member endpoints rewritten")
             self.reload_pending = True

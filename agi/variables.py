@@ -1,6 +1,6 @@
 """Every name the dialplan and the Python side share: AGI routes, channel variables, contexts.
 
-dialplan/cug.conf uses exactly these names; tests/unit/test_dialplan_names.py checks that
+dialplan/extensions-cug.conf uses exactly these names; tests/unit/test_dialplan_names.py checks that
 they have not drifted apart.
 """
 

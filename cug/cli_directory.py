@@ -55,8 +55,10 @@ def import_cmd(s: Settings, csv_file: Path) -> None:
     """Import members from CSV_FILE, all or nothing.
 
     Columns: name, phone, role, district, supervisor_phone; optionally extension, sub_county,
-    organisation, language. Members are matched by phone number: a new number adds a member,
-    a known one is updated in place. Any bad row means nothing is imported.
+    organisation, language, and `active` (as `export` writes it: it must agree with the
+    directory, an import never deactivates anyone). Members are matched by phone number: a
+    new number adds a member, a known one is updated in place. Any bad row means nothing is
+    imported.
     """
     db = _db(s)
     total = max(sum(1 for _ in csv_file.open("rb")) - 1, 0)

@@ -16,7 +16,10 @@ from directory.validation import MemberValues, clean_member
 
 REQUIRED_COLUMNS = ("name", "phone", "role", "district", "supervisor_phone")
 OPTIONAL_COLUMNS = ("extension", "sub_county", "organisation", "language")
-EXPORT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + ("active",)
+# Written by the export so a re-import of it works; an import only checks that it agrees with
+# the directory (members are (de)activated with `cug directory activate/deactivate`).
+STATE_COLUMNS = ("active",)
+EXPORT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + STATE_COLUMNS
 # Member fields each CSV column sets (supervisor_phone sets the supervisor link).
 COLUMN_FIELD = {c: c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS} | {
     "supervisor_phone": "supervisor_id"
@@ -52,7 +55,7 @@ def read_rows(handle: IO[str]) -> tuple[list[str], Iterator[tuple[int, MemberVal
     except csv.Error as exc:
         raise CsvError(f"line 1: {exc}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS + STATE_COLUMNS]
     problems = []
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
@@ -99,6 +102,7 @@ def import_csv(
     """Import members from `path`: every row is checked first; any bad row means no change."""
     header, rows = read_rows(_open_text(path))
     roles, districts = reference_data(db)
+    active_now = {p: bool(a) for p, a in db.execute("SELECT phone, active FROM members")}
     checked = []
     for n, (line, values) in enumerate(rows, 1):
         if isinstance(values, str):
@@ -106,12 +110,29 @@ def import_csv(
             bad.errors = [values]
             checked.append((line, bad))
         else:
-            checked.append((line, clean_member(values, roles, districts)))
+            clean = clean_member(values, roles, districts)
+            _check_active(values.active, active_now.get(clean.phone, True), clean.errors)
+            checked.append((line, clean))
         if progress and n % 1000 == 0:
             progress(1000)
-    given = {COLUMN_FIELD[c] for c in header}
+    given = {COLUMN_FIELD[c] for c in header if c in COLUMN_FIELD}
     result = save_members(db, checked, actor, action=f"member.import:{path.name}", given=given)
     return result
+
+
+def _check_active(given: str, active: bool, errors: list[str]) -> None:
+    """An `active` cell (from an export) must agree with the member's state: an import never
+    (de)activates anyone, and must not seem to."""
+    text = given.strip()
+    if not text:
+        return
+    if text not in ("0", "1"):
+        errors.append(f"active must be 1 or 0, not {text[:20]!r}")
+    elif (text == "1") != active:
+        errors.append(
+            f"active is {text} but the member is {'active' if active else 'inactive'}; "
+            "use `cug directory activate` or `deactivate`, an import does not change it"
+        )
 
 
 def _safe_cell(value: object) -> str:

@@ -49,6 +49,7 @@ class MemberValues:
     sub_county: str = ""
     organisation: str = ""
     language: str = ""
+    active: str = ""  # an export's `active` column; checked by the import, never stored
 
 
 @dataclass

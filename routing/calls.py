@@ -118,11 +118,9 @@ def to_short_code(
             return refuse(Refusal.NO_SUPERVISOR, code.code)
         return decision
     if code.kind == "role" and code.role:
-        members = [
-            m
-            for m in directory.members_with_role(caller.district, code.role, policy.max_ring_group)
-            if m.id != caller.id
-        ]
+        # One more than the group holds: the caller may be among them and is left out.
+        found = directory.members_with_role(caller.district, code.role, policy.max_ring_group + 1)
+        members = [m for m in found if m.id != caller.id][: policy.max_ring_group]
         if not members:
             return refuse(Refusal.NOBODY_IN_ROLE, f"{code.role} in {caller.district}")
         return Decision(targets=tuple(_target(m, policy) for m in members), label=code.label)

@@ -1,0 +1,95 @@
+"""Install settings: per-install random secrets, kept in an owner-only file."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from cug.settings import SETTINGS_FILE, default_home, load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CUG_DB", "CUG_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_fresh_install_gets_random_secrets(tmp_path: Path) -> None:
+    a = load(home=tmp_path / "a")
+    b = load(home=tmp_path / "b")
+    for s in (a, b):
+        assert len(s.ami_secret) >= 24 and len(s.trunk_password) >= 24
+        assert s.ami_secret != s.trunk_password
+    assert a.ami_secret != b.ami_secret
+    assert a.trunk_password != b.trunk_password
+    assert load(home=tmp_path / "a").ami_secret != a.ami_secret  # not saved yet: new each time
+    assert not (tmp_path / "a").exists()  # loading alone writes nothing
+
+
+def test_no_secret_is_written_in_the_repository(tmp_path: Path) -> None:
+    s = load(home=tmp_path)
+    sources = [
+        p
+        for p in ROOT.rglob("*")
+        if p.is_file()
+        and p.suffix in {".py", ".conf", ".ini", ".csv", ".toml", ".md", ".xml", ""}
+        and not any(part in {".venv", ".git", "node_modules"} for part in p.parts)
+    ]
+    assert sources
+    for path in sources:
+        text = path.read_text(errors="replace")
+        assert s.ami_secret not in text and s.trunk_password not in text, path
+
+
+def test_save_is_owner_only_and_loads_back(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    s = load(home=home)
+    s.trunk_enabled = True
+    s.trunk_numbers = ["0800100116", "+256772100001"]
+    s.agi_port = 4999
+    s.save()
+    path = home / SETTINGS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert s.ami_secret in path.read_text()
+    again = load(home=home)
+    assert again.ami_secret == s.ami_secret
+    assert again.trunk_password == s.trunk_password
+    assert again.trunk_enabled is True
+    assert again.trunk_numbers == ["0800100116", "+256772100001"]
+    assert again.agi_port == 4999 and again.agi_url == "agi://127.0.0.1:4999"
+    assert again.db == home.resolve() / "cug.db"
+    assert sorted(p.name for p in home.iterdir()) == [SETTINGS_FILE]  # no temp file left
+    s.save()  # saving again keeps the file owner-only
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_secret_with_percent_and_semicolon_survives(tmp_path: Path) -> None:
+    s = load(home=tmp_path)
+    s.ami_secret = "a%b%%c$(x)"
+    s.save()
+    assert load(home=tmp_path).ami_secret == "a%b%%c$(x)"
+
+
+def test_db_path_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    assert load(home=home).db == home.resolve() / "cug.db"
+    saved = load(home=home)
+    saved.db = tmp_path / "elsewhere.db"
+    saved.save()
+    assert load(home=home).db == tmp_path / "elsewhere.db"
+    monkeypatch.setenv("CUG_DB", str(tmp_path / "env.db"))
+    assert load(home=home).db == tmp_path / "env.db"
+    assert load(home=home, db=tmp_path / "arg.db").db == tmp_path / "arg.db"
+
+
+def test_home_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_home() == tmp_path / "xdg" / "cug"
+    monkeypatch.setenv("CUG_HOME", str(tmp_path / "cug-home"))
+    assert default_home() == tmp_path / "cug-home"
+    assert load().home == (tmp_path / "cug-home").resolve()
