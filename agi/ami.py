@@ -61,6 +61,19 @@ class AmiLink:
         """Run `coroutine_fn()` after every (re)login, e.g. to push config Asterisk missed."""
         self._listeners.append(coroutine_fn)
 
+    def on_event(self, pattern: str, handler: Any) -> None:
+        """Call `handler(fields)` for each event matching `pattern`, with the event's fields as
+        a plain dict of untrusted strings. A failing handler is logged; it never drops the link
+        (panoramisk drops it when a plain callback raises)."""
+
+        def callback(manager: Manager, event: Any) -> None:
+            try:
+                handler({str(k): str(v) for k, v in event.items()})
+            except Exception:
+                log.exception("AMI %s handler failed", pattern)
+
+        self.manager.register_event(pattern, callback)
+
     def connect(self) -> None:
         self.manager.loop = asyncio.get_running_loop()
         self.manager.connect()

@@ -6,11 +6,14 @@ import logging
 import time
 
 from agi import variables as v
+from agi.call_tags import CallTags, encode
 from agi.fastagi import AgiCall
+from directory.case_links import CaseLookup
 from directory.lookup import Directory
 from directory.model import Member
 from directory.numbers import try_normalise
 from routing.calls import CallRequest, Decision, Policy, identify_by_caller_id, route_call
+from routing.case_link import CaseLink, link_call, split_case_prefix
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class CallRoutes:
     def __init__(self, directory: Directory, policy: Policy) -> None:
         self.directory = directory
         self.policy = policy
+        self.cases = CaseLookup(directory.db)
 
     async def member_call(self, call: AgiCall) -> None:
         """A call from a member's SIP phone: arg 1 is the endpoint, arg 2 what was dialed."""
@@ -71,14 +75,30 @@ class CallRoutes:
 
     async def _answer(self, call: AgiCall, caller: Member | None, dialed: str, who: str) -> None:
         started = time.perf_counter()
-        decision = route_call(self.directory, CallRequest(caller, dialed, self.policy))
+        number, keyed = split_case_prefix(dialed)
+        decision = route_call(self.directory, CallRequest(caller, number, self.policy))
+        callee = decision.targets[0] if len(decision.targets) == 1 else None
+        link = CaseLink()
+        if caller is not None and caller.active:
+            link = link_call(self.cases, keyed, caller.id, callee.member_id if callee else None)
+        tags = CallTags(
+            dialed=number[:32],
+            caller_id=caller.id if caller else None,
+            callee_id=callee.member_id if callee else None,
+            callee_number=decision.outside_number or (callee.mobile if callee else None) or "",
+            case_id=link.case_id,
+            link=link.source,
+            note=link.note,
+            refusal=decision.refusal.value if decision.refusal else "",
+            after_close=link.after_close,
+        )
+        await call.set_variable(v.CDR_USERFIELD, encode(tags))
         if decision.connects:
+            assert caller is not None
             sip, mobile = await dial_strings(call, decision)
             await call.set_variable(v.DIAL, sip)
             await call.set_variable(v.MOBILE, mobile)
             await call.set_variable(v.LABEL, decision.label)
-            assert caller is not None
-            await call.set_variable(v.CALLER_EXTENSION, caller.extension)
             await call.set_variable("CALLERID(name)", caller.name)
             await call.set_variable(v.ACTION, v.ACTION_DIAL)
         else:
@@ -86,9 +106,10 @@ class CallRoutes:
             await call.set_variable(v.REASON, decision.refusal.value)
             await call.set_variable(v.ACTION, v.ACTION_REFUSE)
         log.info(
-            "call from %s to %r: %s (%.1f ms)",
+            "call from %s to %r: %s%s (%.1f ms)",
             who,
             dialed[:32],
             "dial " + decision.label if decision.connects else f"refused: {decision.refusal}",
+            f", case {link.case_id} ({link.source})" if link.case_id else "",
             (time.perf_counter() - started) * 1000,
         )

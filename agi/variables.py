@@ -14,7 +14,6 @@ DIAL = "CUG_DIAL"  # Dial() string for the registered contacts of the members to
 MOBILE = "CUG_MOBILE"  # Dial() string for the callee's mobile over the trunk, or empty
 REASON = "CUG_REASON"  # why a call is refused (routing.calls.Refusal values)
 LABEL = "CUG_LABEL"  # what was reached ("My supervisor", a member's name)
-CALLER_EXTENSION = "CUG_CALLER_EXT"  # the caller's extension, for the log
 
 ACTION_DIAL = "dial"
 ACTION_REFUSE = "refuse"
@@ -27,4 +26,5 @@ CONTEXT_FALLBACK = "cug-fallback"
 TRUNK_ENDPOINT = "cug-trunk"
 
 # Names the handlers may set; anything else is refused before it reaches Asterisk.
-SETTABLE = frozenset({ACTION, DIAL, MOBILE, REASON, LABEL, CALLER_EXTENSION, "CALLERID(name)"})
+CDR_USERFIELD = "CDR(userfield)"  # the routing's view of the call, for the contact log
+SETTABLE = frozenset({ACTION, DIAL, MOBILE, REASON, LABEL, "CALLERID(name)", CDR_USERFIELD})

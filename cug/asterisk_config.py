@@ -83,7 +83,9 @@ def local_files(settings: Settings) -> dict[str, str]:
             "read = system,call,cdr,reporting,agent,dialplan\n"
             "write = system,call,originate,reporting\n"
         ),
-        "cug-local/dialplan-globals.conf": f"CUG_AGI = {settings.agi_url}\n",
+        "cug-local/dialplan-globals.conf": (
+            f"CUG_AGI = {settings.agi_url}\nCUG_RING_SECONDS = {int(settings.ring_seconds)}\n"
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from cug import settings as settings_mod
+from cug.cli_case import case, report
 from cug.cli_directory import directory
 from cug.settings import Settings
 
@@ -41,6 +42,8 @@ def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) 
 
 
 main.add_command(directory)
+main.add_command(case)
+main.add_command(report)
 
 
 @main.command()
@@ -50,6 +53,7 @@ main.add_command(directory)
 @click.option("--ami-port", type=int)
 @click.option("--agi-port", type=int)
 @click.option("--http-port", type=int)
+@click.option("--ring-seconds", type=click.IntRange(5, 120), help="Ring time before no answer.")
 @click.option("--trunk/--no-trunk", default=None, help="Accept a GSM gateway / operator trunk.")
 @click.option("--trunk-number", multiple=True, help="A number members dial to reach the CUG.")
 @click.pass_obj
@@ -61,6 +65,7 @@ def init(
     ami_port: int | None,
     agi_port: int | None,
     http_port: int | None,
+    ring_seconds: int | None,
     trunk: bool | None,
     trunk_number: tuple[str, ...],
 ) -> None:
@@ -72,6 +77,7 @@ def init(
         ("ami_port", ami_port),
         ("agi_port", agi_port),
         ("http_port", http_port),
+        ("ring_seconds", ring_seconds),
         ("trunk_enabled", trunk),
     ):
         if value is not None:
@@ -201,6 +207,8 @@ def asterisk_install(s: Settings, etc: Path) -> None:
 
     s.asterisk_etc = etc.resolve()
     s.asterisk_root = None
+    if s.cdr_file is None:
+        s.cdr_file = Path("/var/log/asterisk/master.db")
     s.save()
     install(s, s.asterisk_etc)
     click.echo(f"installed into {s.asterisk_etc}; then: asterisk -rx 'core restart gracefully'")

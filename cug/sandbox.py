@@ -105,6 +105,7 @@ class Sandbox:
             (self.host / sub).mkdir(parents=True, exist_ok=True)
         self.settings.asterisk_root = self.root
         self.settings.asterisk_etc = self.host / "etc"
+        self.settings.cdr_file = self.host / "log" / "master.db"
         self.settings.save()
         asterisk_config.install(self.settings, self.host / "etc", self.directories())
 

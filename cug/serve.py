@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 from aiohttp import web
 
 from agi import variables
 from agi.ami import AmiLink
 from agi.call_routing import CallRoutes
+from agi.contact_log import ContactLog
 from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
 from cug.settings import Settings
@@ -27,7 +29,12 @@ def policy_from(settings: Settings) -> Policy:
     return Policy(trunk_available=settings.trunk_enabled, own_numbers=frozenset(own))
 
 
-def health_app(ami: AmiLink, agi: FastAgiServer, sync: EndpointSync | None) -> web.Application:
+RECONCILE_INTERVAL = 10.0
+
+
+def health_app(
+    ami: AmiLink, agi: FastAgiServer, sync: EndpointSync | None, contacts: ContactLog
+) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response(
             {
@@ -35,12 +42,19 @@ def health_app(ami: AmiLink, agi: FastAgiServer, sync: EndpointSync | None) -> w
                 "ami": "up" if ami.up else "down",
                 "agi_requests": agi.served,
                 "endpoint_reloads": sync.reloads if sync else 0,
+                "contacts_written": contacts.written,
             }
         )
 
     app = web.Application()
     app.router.add_get("/health", health)
     return app
+
+
+async def _every(interval: float, job: Any) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        await job()
 
 
 async def run(settings: Settings) -> None:
@@ -62,9 +76,26 @@ async def run(settings: Settings) -> None:
         tasks.append(asyncio.create_task(sync.watch()))
     else:
         log.warning("no asterisk_etc in settings: member endpoints are not kept in step")
+    contacts = ContactLog(db)
+    ami.on_event("Cdr", contacts.on_event)
+    tasks.append(asyncio.create_task(contacts.run()))
+    if settings.cdr_file is not None:
+        cdr_file = settings.cdr_file
+
+        async def reconcile() -> None:
+            try:
+                contacts.flush()
+                contacts.reconcile(cdr_file)
+            except Exception:
+                log.exception("reconciling contacts from %s failed", cdr_file)
+
+        ami.on_login(reconcile)
+        tasks.append(asyncio.create_task(_every(RECONCILE_INTERVAL, reconcile)))
+    else:
+        log.warning("no cdr_file in settings: contacts missed while AMI was down are lost")
     ami.connect()
 
-    runner = web.AppRunner(health_app(ami, agi, sync), access_log=None)
+    runner = web.AppRunner(health_app(ami, agi, sync, contacts), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
     log.info("HTTP on 127.0.0.1:%d (/health)", settings.http_port)
@@ -78,6 +109,7 @@ async def run(settings: Settings) -> None:
     log.info("stopping")
     for task in tasks:
         task.cancel()
+    contacts.flush()
     server.close()
     ami.close()
     await runner.cleanup()

@@ -30,11 +30,13 @@ class Settings:
     instance: str = "demo"
     asterisk_etc: Path | None = None
     asterisk_root: Path | None = None  # a sandbox root; None for a system Asterisk
+    cdr_file: Path | None = None  # Asterisk's SQLite CDR file (cdr_sqlite3_custom's master.db)
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
     ami_port: int = 5038
     agi_port: int = 4573
     http_port: int = 8480
+    ring_seconds: int = 30  # how long a phone rings before the call counts as not answered
     ami_username: str = "cug"
     ami_secret: str = ""
     trunk_enabled: bool = False
@@ -56,6 +58,7 @@ class Settings:
             "instance": self.instance,
             "asterisk_etc": str(self.asterisk_etc or ""),
             "asterisk_root": str(self.asterisk_root or ""),
+            "cdr_file": str(self.cdr_file or ""),
         }
         cp["network"] = {
             "sip_bind": self.sip_bind,
@@ -64,6 +67,7 @@ class Settings:
             "agi_port": str(self.agi_port),
             "http_port": str(self.http_port),
         }
+        cp["calls"] = {"ring_seconds": str(self.ring_seconds)}
         cp["ami"] = {"username": self.ami_username, "secret": self.ami_secret}
         cp["trunk"] = {
             "enabled": "yes" if self.trunk_enabled else "no",
@@ -99,6 +103,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.instance = c.get("instance", s.instance)
         s.asterisk_etc = Path(c["asterisk_etc"]) if c.get("asterisk_etc") else None
         s.asterisk_root = Path(c["asterisk_root"]) if c.get("asterisk_root") else None
+        s.cdr_file = Path(c["cdr_file"]) if c.get("cdr_file") else None
         s.sip_bind = n.get("sip_bind", s.sip_bind)
         s.sip_port = n.getint("sip_port", s.sip_port)
         s.ami_port = n.getint("ami_port", s.ami_port)
@@ -106,6 +111,8 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.http_port = n.getint("http_port", s.http_port)
         s.ami_username = a.get("username", s.ami_username)
         s.ami_secret = a.get("secret") or s.ami_secret
+        if cp.has_section("calls"):
+            s.ring_seconds = cp["calls"].getint("ring_seconds", s.ring_seconds)
         s.trunk_enabled = t.getboolean("enabled", False)
         s.trunk_password = t.get("password") or s.trunk_password
         s.trunk_numbers = t.get("numbers", "").split()

@@ -100,6 +100,141 @@ def _m0001(db: sqlite_utils.Database) -> None:
     )
 
 
+SEED_CASE_CATEGORIES = [
+    ("sexual_abuse", "Sexual abuse"),
+    ("physical_violence", "Physical violence"),
+    ("neglect", "Neglect"),
+    ("child_labour", "Child labour"),
+    ("child_marriage", "Child marriage"),
+    ("hiv", "HIV-related (care, treatment, adherence)"),
+    ("malnutrition", "Severe malnutrition"),
+    ("other", "Other"),
+]
+SEED_REFERRAL_SERVICES = [
+    ("health", "Health facility"),
+    ("police", "Police (child and family protection)"),
+    ("social_protection", "Social protection / probation"),
+    ("legal_aid", "Legal aid"),
+    ("education", "Education"),
+    ("shelter", "Shelter / safe place"),
+    ("livelihood", "Economic support"),
+]
+
+
+@migrations(name="0002_cases_and_contacts")
+def _m0002(db: sqlite_utils.Database) -> None:
+    db["case_categories"].create({"code": str, "title": str}, pk="code")
+    db["referral_services"].create({"code": str, "title": str}, pk="code")
+    db["cases"].create(
+        {
+            "id": int,  # the case number members key in: *<number>*<dialed>
+            "reference": str,  # the Helpline's or DAC's reference, or CUG-<id>
+            "district": str,
+            "category": str,
+            "urgency": str,  # normal | urgent
+            "status": str,  # open | referred | closed
+            "assigned_member_id": int,
+            "reported_at": str,
+            "opened_at": str,
+            "closed_at": str,
+            "close_reason": str,
+            "follow_up_due": str,
+            "summary": str,
+            "created_by": str,
+        },
+        pk="id",
+        not_null={"reference", "district", "category", "urgency", "status", "reported_at"},
+        defaults={"urgency": "normal", "status": "open"},
+        foreign_keys=[
+            ("district", "districts", "name"),
+            ("category", "case_categories", "code"),
+            ("assigned_member_id", "members", "id"),
+        ],
+    )
+    db["cases"].create_index(["reference"], unique=True)
+    db["cases"].create_index(["district", "reported_at"])
+    db["cases"].create_index(["assigned_member_id", "status"])
+    db["case_events"].create(
+        {"id": int, "case_id": int, "at": str, "actor": str, "action": str, "detail": str},
+        pk="id",
+        not_null={"case_id", "at", "actor", "action"},
+        foreign_keys=[("case_id", "cases", "id")],
+    )
+    db["case_events"].create_index(["case_id"])
+    db["referrals"].create(
+        {
+            "id": int,
+            "case_id": int,
+            "service": str,
+            "to_member_id": int,
+            "consent": int,  # 1 when consent was recorded
+            "consent_by": str,  # who gave it (the carer may be the one reported)
+            "status": str,  # made | accepted | declined | completed | failed
+            "reason": str,  # why declined or failed
+            "made_at": str,
+            "made_by": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"case_id", "service", "status", "made_at", "made_by"},
+        defaults={"consent": 0},
+        foreign_keys=[
+            ("case_id", "cases", "id"),
+            ("service", "referral_services", "code"),
+            ("to_member_id", "members", "id"),
+        ],
+    )
+    db["referrals"].create_index(["case_id"])
+    db["referral_events"].create(
+        {"id": int, "referral_id": int, "at": str, "actor": str, "status": str, "reason": str},
+        pk="id",
+        not_null={"referral_id", "at", "actor", "status"},
+        foreign_keys=[("referral_id", "referrals", "id")],
+    )
+    db["referral_events"].create_index(["referral_id"])
+    db["contacts"].create(
+        {
+            "id": int,
+            "kind": str,  # call | text | conference | reminder
+            "source_key": str,  # Asterisk's ids for this record: idempotent writes
+            "uniqueid": str,
+            "linkedid": str,
+            "caller_member_id": int,
+            "caller_number": str,
+            "callee_member_id": int,
+            "callee_number": str,
+            "dialed": str,
+            "placed_at": str,
+            "answered_at": str,
+            "ended_at": str,
+            "outcome": str,  # answered | no_answer | busy | unavailable | refused | failed
+            "refusal": str,
+            "case_id": int,
+            "link": str,  # prefix | auto | manual, or empty when not linked
+            "link_note": str,  # e.g. why a keyed-in case number was not linked
+            "after_close": int,  # 1 when linked to a case that was already closed
+            "recorded_at": str,
+        },
+        pk="id",
+        not_null={"kind", "source_key", "recorded_at"},
+        defaults={"after_close": 0, "link": "", "link_note": ""},
+        foreign_keys=[
+            ("caller_member_id", "members", "id"),
+            ("callee_member_id", "members", "id"),
+            ("case_id", "cases", "id"),
+        ],
+    )
+    db["contacts"].create_index(["source_key"], unique=True)
+    db["contacts"].create_index(["case_id", "placed_at", "caller_member_id", "callee_member_id"])
+    db["contacts"].create_index(["placed_at"])
+    db["contacts"].create_index(["linkedid"])
+    db["contacts"].create_index(["caller_member_id", "placed_at"])
+    # Where the service has read up to in sources it reconciles from (Asterisk's CDR file).
+    db["service_state"].create({"key": str, "value": str}, pk="key")
+    db["case_categories"].insert_all([{"code": c, "title": t} for c, t in SEED_CASE_CATEGORIES])
+    db["referral_services"].insert_all([{"code": c, "title": t} for c, t in SEED_REFERRAL_SERVICES])
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

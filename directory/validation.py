@@ -21,8 +21,14 @@ class MemberError(ValueError):
 
 
 def clean_text(
-    value: str | None, field_name: str, errors: list[str], required: bool = False
+    value: str | None,
+    field_name: str,
+    errors: list[str],
+    required: bool = False,
+    limit: int | None = None,
 ) -> str:
+    """`value` stripped; a reason appended to `errors` when it is missing (if required), holds
+    control characters or line breaks, or is longer than `limit` (default: LIMITS or 120)."""
     text = (value or "").strip()
     if required and not text:
         errors.append(f"{field_name} is missing")
@@ -30,7 +36,7 @@ def clean_text(
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text):
         errors.append(f"{field_name} contains control characters or line breaks")
         return text
-    limit = LIMITS.get(field_name, 120)
+    limit = limit or LIMITS.get(field_name, 120)
     if len(text) > limit:
         errors.append(f"{field_name} is longer than {limit} characters ({len(text)})")
     return text

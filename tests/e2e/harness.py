@@ -325,6 +325,8 @@ class Pbx:
             "--http-port",
             str(self.http_port),
             "--trunk",
+            "--ring-seconds",
+            "6",
         ]
         for number in trunk_numbers:
             args += ["--trunk-number", number]
@@ -342,6 +344,18 @@ class Pbx:
     def start_service(self) -> None:
         self.cug("sandbox", "up")
         self.wait_service()
+
+    def restart_asterisk(self) -> None:
+        """Stop Asterisk at once (calls in progress are cut) and start it again."""
+        from cug.sandbox import Sandbox
+        from cug.settings import load
+
+        box = Sandbox(load(self.home))
+        box.stop()
+        box.start()
+        if self._ami is not None:
+            self._ami.close()
+            self._ami = None
 
     def down(self) -> None:
         if self._ami is not None:
@@ -379,6 +393,38 @@ class Pbx:
             t = self.settings()["trunk"]
             self._phones["trunk"] = Phone(self, "cug-trunk", t["password"])
         return self._phones["trunk"]
+
+    def db(self):  # noqa: ANN201 - a sqlite_utils.Database on the install's directory
+        from directory.schema import open_db
+
+        return open_db(self.home / "cug.db")
+
+    def contacts(self, where: str, params: tuple = ()) -> list[dict]:
+        db = self.db()
+        try:
+            return list(db["contacts"].rows_where(where, params, order_by="id"))
+        finally:
+            db.close()
+
+    def wait_contacts(self, where: str, params: tuple = (), count: int = 1, timeout: float = 20):
+        """Wait until the contact log holds `count` rows matching; returns them."""
+        deadline = time.monotonic() + timeout
+        rows: list[dict] = []
+        while time.monotonic() < deadline:
+            rows = self.contacts(where, params)
+            if len(rows) >= count:
+                return rows
+            time.sleep(0.2)
+        raise AssertionError(f"contacts where {where} {params}: {rows}")
+
+    def member_id(self, extension: str) -> int:
+        db = self.db()
+        try:
+            return int(
+                db.execute("SELECT id FROM members WHERE extension = ?", (extension,)).fetchone()[0]
+            )
+        finally:
+            db.close()
 
     @property
     def etc(self) -> Path:

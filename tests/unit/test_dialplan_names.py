@@ -51,9 +51,7 @@ def test_channel_variables_are_used_by_the_dialplan(name: str) -> None:
     assert re.search(r"\$\{" + re.escape(name) + r"\}", CODE), name
 
 
-@pytest.mark.parametrize(
-    "name", [v.ACTION, v.DIAL, v.MOBILE, v.REASON, v.LABEL, v.CALLER_EXTENSION]
-)
+@pytest.mark.parametrize("name", [v.ACTION, v.DIAL, v.MOBILE, v.REASON, v.LABEL])
 def test_settable_names_are_the_shared_names(name: str) -> None:
     assert name in v.SETTABLE
     assert name.startswith("CUG_")

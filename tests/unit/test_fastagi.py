@@ -19,6 +19,7 @@ import sqlite_utils
 
 from agi import variables as v
 from agi.call_routing import CallRoutes
+from agi.call_tags import CallTags, decode
 from agi.fastagi import MAX_HEADER_BYTES, AgiCall, FastAgiServer, agi_quote
 from directory.lookup import Directory
 from directory.schema import open_memory
@@ -122,7 +123,7 @@ class Session:
     commands: list[str] = field(default_factory=list)
 
     @property
-    def sets(self) -> dict[str, str]:
+    def all_sets(self) -> dict[str, str]:
         out = {}
         for command in self.commands:
             if command.startswith("SET VARIABLE "):
@@ -130,6 +131,15 @@ class Session:
                 assert len(args) == 4, command
                 out[args[2]] = args[3]
         return out
+
+    @property
+    def sets(self) -> dict[str, str]:
+        """The variables the dialplan acts on (the CDR userfield is checked by `tags`)."""
+        return {k: val for k, val in self.all_sets.items() if k != v.CDR_USERFIELD}
+
+    @property
+    def tags(self) -> CallTags | None:
+        return decode(self.all_sets.get(v.CDR_USERFIELD, ""))
 
 
 def headers_for(script: str, *args: str, callerid: str = "2002", **extra: str) -> str:
@@ -208,11 +218,10 @@ async def test_member_call_is_dialed(agi: AgiServerThread) -> None:
         v.DIAL: contact("2003"),
         v.MOBILE: "",
         v.LABEL: "Auma Christine",
-        v.CALLER_EXTENSION: "2002",
         "CALLERID(name)": "Okello Denis",
         v.ACTION: v.ACTION_DIAL,
     }
-    assert s.commands[0] == 'GET FULL VARIABLE "${PJSIP_DIAL_CONTACTS(2003)}"'
+    assert s.commands[1] == 'GET FULL VARIABLE "${PJSIP_DIAL_CONTACTS(2003)}"'
     assert agi.app is not None and agi.app.served == 1
 
 
@@ -347,7 +356,8 @@ async def test_peer_hanging_up_mid_call_leaves_the_server_working(agi: AgiServer
     reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
     writer.write(headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003").encode())
     await writer.drain()
-    assert (await asyncio.wait_for(reader.readline(), REPLY_TIMEOUT)).startswith(b"GET FULL")
+    first = await asyncio.wait_for(reader.readline(), REPLY_TIMEOUT)
+    assert first.startswith(b"SET VARIABLE CDR(userfield)")
     writer.write(b"HANGUP\n")
     await writer.drain()
     writer.close()
@@ -441,7 +451,7 @@ async def test_trunk_member_dialing_an_extension(agi_trunk: AgiServerThread, cal
     )
     assert s.sets[v.ACTION] == v.ACTION_DIAL
     assert s.sets[v.DIAL] == contact("2003")
-    assert s.sets[v.CALLER_EXTENSION] == "2002"
+    assert s.tags is not None and s.tags.caller_id is not None
 
 
 @pytest.mark.parametrize("callerid", ["0772999999", "unknown", "", "+254712345678", "2002"])

@@ -1,0 +1,288 @@
+"""The contact log, written from Asterisk's own call detail records.
+
+What happened comes from Asterisk (each CDR: who, when placed, answered, ended, how it
+ended); what the routing service knew (the calling member, the case) rides along in the
+CDR's userfield (agi/call_tags.py). Records arrive live as AMI `Cdr` events and, after any gap
+in the AMI link (a restart of the service or of Asterisk), are read back from the SQLite CDR
+file Asterisk keeps. Writes are idempotent: one contact per call and callee, so a record seen
+twice (live and again from the file) is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agi.call_tags import CallTags, decode
+from agi.variables import TRUNK_ENDPOINT
+from directory.audit import now
+
+log = logging.getLogger(__name__)
+
+_ENDPOINT = re.compile(r"^PJSIP/([A-Za-z0-9_\-+]+)-[0-9a-f]+$")
+# The better of two outcomes for the same callee in one call (a member with two phones).
+_RANK = {"answered": 6, "busy": 5, "no_answer": 4, "unavailable": 3, "failed": 2, "refused": 1}
+FLUSH_INTERVAL = 0.05
+FLUSH_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Cdr:
+    """One call detail record, from an AMI `Cdr` event or from Asterisk's CDR file."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    dstchannel: str
+    lastapp: str
+    start: str
+    answer: str
+    end: str
+    disposition: str
+    userfield: str
+    src: str
+    dst: str
+
+    @classmethod
+    def from_event(cls, e: dict[str, str]) -> Cdr:
+        return cls(
+            uniqueid=e.get("UniqueID", ""),
+            linkedid=e.get("LinkedID") or e.get("UniqueID", ""),
+            channel=e.get("Channel", ""),
+            dstchannel=e.get("DestinationChannel", ""),
+            lastapp=e.get("LastApplication", ""),
+            start=e.get("StartTime", ""),
+            answer=e.get("AnswerTime", ""),
+            end=e.get("EndTime", ""),
+            disposition=e.get("Disposition", ""),
+            userfield=e.get("UserField", ""),
+            src=e.get("Source", ""),
+            dst=e.get("Destination", ""),
+        )
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Cdr:
+        return cls(
+            uniqueid=r["uniqueid"] or "",
+            linkedid=r["linkedid"] or r["uniqueid"] or "",
+            channel=r["channel"] or "",
+            dstchannel=r["dstchannel"] or "",
+            lastapp=r["lastapp"] or "",
+            start=r["start"] or "",
+            answer=r["answer"] or "",
+            end=r["end"] or "",
+            disposition=r["disposition"] or "",
+            userfield=r["userfield"] or "",
+            src=r["src"] or "",
+            dst=r["dst"] or "",
+        )
+
+
+def iso(asterisk_time: str) -> str | None:
+    """Asterisk's 'YYYY-MM-DD HH:MM:SS' (the machine's local time) as ISO 8601 in UTC."""
+    text = (asterisk_time or "").strip()
+    if not text:
+        return None
+    try:
+        local = datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").astimezone()
+    except ValueError:
+        return None
+    return local.astimezone().isoformat(timespec="seconds")
+
+
+def endpoint_of(channel: str) -> str | None:
+    match = _ENDPOINT.match(channel or "")
+    return match.group(1) if match else None
+
+
+def outcome_of(cdr: Cdr, tags: CallTags | None) -> str:
+    if tags is not None and tags.refusal:
+        return "refused"
+    disposition = cdr.disposition.upper()
+    if disposition == "ANSWERED" and cdr.dstchannel:
+        return "answered"
+    if disposition == "BUSY":
+        return "busy"
+    if disposition == "NO ANSWER" and cdr.dstchannel:
+        return "no_answer"
+    if cdr.lastapp in ("Dial", "Playback", "Hangup", "Progress") or disposition == "NO ANSWER":
+        return "unavailable" if not cdr.dstchannel else "failed"
+    return "failed"
+
+
+def _pick(choose: Any, a: str | None, b: str | None) -> str | None:
+    present = [x for x in (a, b) if x]
+    return choose(present) if present else None
+
+
+class ContactLog:
+    """Turns CDRs into contacts and writes them in batches, one transaction per batch."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.queue: list[Cdr] = []
+        self.written = 0
+
+    def _member_id(self, extension: str | None) -> int | None:
+        if not extension:
+            return None
+        row = self.db.execute("SELECT id FROM members WHERE extension = ?", (extension,)).fetchone()
+        return row[0] if row else None
+
+    def contact_from_cdr(self, cdr: Cdr) -> dict[str, Any] | None:
+        if not cdr.uniqueid:
+            return None
+        tags = decode(cdr.userfield)
+        caller_ext = endpoint_of(cdr.channel)
+        if caller_ext == TRUNK_ENDPOINT:
+            caller_ext = None
+        caller_id = tags.caller_id if tags and tags.caller_id else self._member_id(caller_ext)
+        callee_ext = endpoint_of(cdr.dstchannel)
+        callee_number = ""
+        if callee_ext == TRUNK_ENDPOINT:
+            # Rung on a mobile (or an outside number) over the trunk.
+            callee_id = tags.callee_id if tags else None
+            callee_number = tags.callee_number if tags else ""
+        else:
+            callee_id = self._member_id(callee_ext)
+            if callee_id is None and tags is not None and not cdr.dstchannel:
+                callee_id = tags.callee_id
+        callee_key = str(callee_id) if callee_id else (callee_number or callee_ext or "-")
+        return {
+            "kind": "call",
+            "source_key": f"call:{cdr.linkedid}:{callee_key}",
+            "uniqueid": cdr.uniqueid,
+            "linkedid": cdr.linkedid,
+            "caller_member_id": caller_id,
+            "caller_number": cdr.src[:40],
+            "callee_member_id": callee_id,
+            "callee_number": callee_number,
+            "dialed": (tags.dialed if tags else cdr.dst)[:40],
+            "placed_at": iso(cdr.start),
+            "answered_at": iso(cdr.answer),
+            "ended_at": iso(cdr.end),
+            "outcome": outcome_of(cdr, tags),
+            "refusal": tags.refusal if tags else "",
+            "case_id": tags.case_id if tags else None,
+            "link": tags.link if tags else "",
+            "link_note": tags.note if tags else "",
+            "after_close": 1 if tags and tags.after_close else 0,
+            "recorded_at": now(),
+        }
+
+    def write(self, cdrs: list[Cdr]) -> int:
+        """Store the contacts of `cdrs` in one transaction; returns how many rows changed."""
+        changed = 0
+        with self.db.atomic():
+            for cdr in cdrs:
+                row = self.contact_from_cdr(cdr)
+                if row is None:
+                    continue
+                changed += self._merge(row)
+        self.written += changed
+        return changed
+
+    def _merge(self, row: dict[str, Any]) -> int:
+        old = self.db.execute(
+            "SELECT id, outcome, placed_at, answered_at, ended_at, case_id FROM contacts "
+            "WHERE source_key = ?",
+            (row["source_key"],),
+        ).fetchone()
+        if old is None:
+            if row["case_id"] is not None and not self._case_exists(row["case_id"]):
+                row["link_note"] = f"unknown_case:{row['case_id']}"
+                row["case_id"], row["link"] = None, ""
+            self.db["contacts"].insert(row)
+            return 1
+        cid, outcome, placed, answered, ended, _case = old
+        current = {
+            "outcome": outcome,
+            "placed_at": placed,
+            "answered_at": answered,
+            "ended_at": ended,
+        }
+        merged = {
+            "outcome": max(outcome, row["outcome"], key=lambda o: _RANK.get(o or "", 0)),
+            "placed_at": _pick(min, placed, row["placed_at"]),
+            "answered_at": _pick(min, answered, row["answered_at"]),
+            "ended_at": _pick(max, ended, row["ended_at"]),
+        }
+        if merged == current:
+            return 0
+        self.db["contacts"].update(cid, merged)
+        return 1
+
+    def _case_exists(self, case_id: int) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
+        )
+
+    # ------------------------------------------------------------------ live, from AMI
+    def on_event(self, event: dict[str, str]) -> None:
+        self.queue.append(Cdr.from_event(event))
+
+    def flush(self) -> int:
+        if not self.queue:
+            return 0
+        batch, self.queue = self.queue[:FLUSH_BATCH], self.queue[FLUSH_BATCH:]
+        try:
+            return self.write(batch)
+        except Exception:
+            self.queue = batch + self.queue  # keep them; the next flush tries again
+            raise
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.flush()
+            except Exception:
+                log.exception("writing contacts failed; will retry")
+            await asyncio.sleep(FLUSH_INTERVAL)
+
+    # ------------------------------------------------------------------ reconciliation
+    def reconcile(self, cdr_file: Path) -> int:
+        """Read every CDR Asterisk stored since the last reconciliation; returns contacts
+        changed. Safe to call at any time: records already logged are not logged again."""
+        if not cdr_file.exists():
+            return 0
+        state = self.db["service_state"]
+        key = f"cdr_rowid:{cdr_file}"
+        try:
+            last = int(state.get(key)["value"])
+        except Exception:
+            last = 0
+        try:
+            source = sqlite3.connect(f"file:{cdr_file}?mode=ro", uri=True, timeout=2)
+        except sqlite3.Error as exc:
+            log.warning("cannot open the CDR file %s: %s", cdr_file, exc)
+            return 0
+        source.row_factory = sqlite3.Row
+        changed = 0
+        try:
+            while True:
+                rows = source.execute(
+                    "SELECT rowid AS cdr_rowid, * FROM cdr WHERE rowid > ? "
+                    "ORDER BY rowid LIMIT 5000",
+                    (last,),
+                ).fetchall()
+                if not rows:
+                    break
+                with self.db.atomic():
+                    changed += self.write([Cdr.from_row(dict(r)) for r in rows])
+                    last = rows[-1]["cdr_rowid"]
+                    state.upsert({"key": key, "value": str(last)}, pk="key")
+        except sqlite3.Error as exc:
+            log.warning("reading the CDR file %s failed: %s", cdr_file, exc)
+        finally:
+            source.close()
+        if changed:
+            log.info("reconciled %d contacts from %s", changed, cdr_file)
+        return changed

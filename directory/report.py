@@ -1,0 +1,384 @@
+"""Figures from the case tables and the contact log: how fast workers respond, how referrals end.
+
+Definitions (the same everywhere in this module):
+
+* **Involvement**: the assigned worker took part in a contact when the contact is linked to
+  the case (`contacts.case_id`) and the worker (`cases.assigned_member_id`, as it is now) is
+  its caller or its callee. Only contacts placed at or after `reported_at` count: a contact
+  before the report cannot answer it.
+* **Response time** of a case: seconds from `reported_at` to `placed_at` of the first contact
+  the assigned worker took part in, whatever its outcome. The *answered* figure is to the
+  first such contact with outcome `answered`, at its `answered_at` (its `placed_at` if none).
+  A case with no such contact yet (or no worker assigned) has no response time and is counted
+  in `no_contact_yet`, never as zero; `unassigned` is the part of those with nobody assigned.
+* **Percentiles** are nearest-rank: the p-th percentile of n sorted values is the value at
+  rank ceil(p/100 · n) (1-based). The median is the 50th: with an even n it is the lower of
+  the two middle values. Always one of the observed values; None when there are none.
+* **Month and district**: a case counts in the month (UTC) of `reported_at` and its district;
+  its referrals count with it (a cohort: of the cases reported that month, how many
+  referrals were made, and how far they got). A contact counts in the month (UTC) of its
+  `placed_at` and the district of its calling member; contacts without a calling member
+  (e.g. refused outsiders, system reminders) are left out of the linked share.
+* **Referral counts** are the referrals that reached each step: `accepted` counts those
+  accepted, completed or failed (completing needs an acceptance first). Reasons are counted
+  by their text, ignoring letter case and surrounding spaces.
+* **Referral completion time**: seconds from `made_at` to the `completed` step in
+  `referral_events`; median over completed referrals.
+* **Overdue follow-up**: a case that is not closed, whose `follow_up_due` is before `as_of`
+  (default now), with no contact linked to the case placed at or after `follow_up_due`.
+
+Timestamps are ISO-8601 text; SQLite's julianday()/strftime() read them with or without a
+UTC offset or fractional seconds, so every comparison is made on parsed times, not text.
+Everything is aggregated in SQL: no Python loop over contacts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from directory.case_model import rows
+from directory.case_values import CaseError
+from directory.cases import get_case
+
+SORT_THREADS = 4
+# The row of (district, month), created on first use.
+Entry = Callable[[str, str], "DistrictMonth"]
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+SECONDS = "CAST(round(({later} - {earlier}) * 86400) AS INTEGER)"
+
+
+@dataclass(frozen=True)
+class CaseResponse:
+    """Response figures of one case (see the module's definitions)."""
+
+    case_id: int
+    reference: str
+    district: str
+    status: str
+    reported_at: str
+    assigned_member_id: int | None
+    first_contact_id: int | None
+    first_contact_at: str | None
+    first_contact_seconds: int | None
+    first_answered_id: int | None
+    first_answered_at: str | None
+    first_answered_seconds: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DistrictMonth:
+    """One district's figures for one month (UTC)."""
+
+    district: str
+    month: str  # YYYY-MM
+    cases: int = 0
+    responded: int = 0
+    no_contact_yet: int = 0
+    unassigned: int = 0
+    response_median_s: int | None = None
+    response_p90_s: int | None = None
+    referrals_made: int = 0
+    referrals_accepted: int = 0
+    referrals_declined: int = 0
+    referrals_completed: int = 0
+    referrals_failed: int = 0
+    decline_reasons: dict[str, int] = field(default_factory=dict)
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    referral_completion_median_s: int | None = None
+    follow_ups_overdue: int = 0
+    contacts: int = 0
+    contacts_linked: int = 0
+
+    @property
+    def linked_share(self) -> float | None:
+        """Share of the district's contacts that month linked to a case (None: no contacts)."""
+        return self.contacts_linked / self.contacts if self.contacts else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["linked_share"] = self.linked_share
+        return data
+
+
+# ---------------------------------------------------------------------------------- per case
+
+_INVOLVED = (
+    "k.case_id = :case_id "
+    "AND (k.caller_member_id = :member OR k.callee_member_id = :member) "
+    "AND julianday(k.placed_at) >= julianday(:reported_at)"
+)
+
+
+def case_response(db: sqlite_utils.Database, case_ident: int | str) -> CaseResponse:
+    """Time from the report to the assigned worker's first contact, and first answered one."""
+    case = get_case(db, case_ident)
+    params = {
+        "case_id": case.id,
+        "member": case.assigned_member_id,
+        "reported_at": case.reported_at,
+    }
+    first: dict[str, Any] = {}
+    answered: dict[str, Any] = {}
+    if case.assigned_member_id is not None:
+        seconds = SECONDS.format(later="julianday(k.placed_at)", earlier="julianday(:reported_at)")
+        found = rows(
+            db.execute(
+                f"SELECT k.id, k.placed_at AS at, {seconds} AS seconds FROM contacts k "
+                f"WHERE {_INVOLVED} ORDER BY julianday(k.placed_at), k.id LIMIT 1",
+                params,
+            )
+        )
+        first = found[0] if found else {}
+        moment = "coalesce(k.answered_at, k.placed_at)"
+        seconds = SECONDS.format(later=f"julianday({moment})", earlier="julianday(:reported_at)")
+        found = rows(
+            db.execute(
+                f"SELECT k.id, {moment} AS at, {seconds} AS seconds FROM contacts k "
+                f"WHERE {_INVOLVED} AND k.outcome = 'answered' "
+                f"ORDER BY julianday({moment}), k.id LIMIT 1",
+                params,
+            )
+        )
+        answered = found[0] if found else {}
+    return CaseResponse(
+        case_id=case.id,
+        reference=case.reference,
+        district=case.district,
+        status=case.status,
+        reported_at=case.reported_at,
+        assigned_member_id=case.assigned_member_id,
+        first_contact_id=first.get("id"),
+        first_contact_at=first.get("at"),
+        first_contact_seconds=first.get("seconds"),
+        first_answered_id=answered.get("id"),
+        first_answered_at=answered.get("at"),
+        first_answered_seconds=answered.get("seconds"),
+    )
+
+
+# ------------------------------------------------------------------------ district and month
+
+
+def _month_bounds(month: str) -> tuple[str, str]:
+    """Text bounds around `month` one day wider on each side: they let an index narrow the
+    rows before the exact (parsed) month test, whatever UTC offset a stored time carries."""
+    year, mon = (int(part) for part in month.split("-"))
+    start = date(year, mon, 1)
+    end = date(year + mon // 12, mon % 12 + 1, 1)
+    return (start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat()
+
+
+def _filters(
+    time_column: str, district_column: str, district: str | None, month: str | None
+) -> tuple[str, dict[str, Any]]:
+    where = ["1"]
+    params: dict[str, Any] = {}
+    if district is not None:
+        where.append(f"{district_column} = :district")
+        params["district"] = district
+    if month is not None:
+        params["month"], (params["lo"], params["hi"]) = month, _month_bounds(month)
+        where.append(
+            f"{time_column} >= :lo AND {time_column} < :hi "
+            f"AND strftime('%Y-%m', {time_column}) = :month"
+        )
+    return " AND ".join(where), params
+
+
+def _percentiles_sql(source: str, value: str) -> str:
+    """Nearest-rank median and 90th percentile of `value` per (district, month) of `source`."""
+    return f"""
+        WITH v AS (SELECT district, month, {value} AS x FROM {source} WHERE {value} IS NOT NULL),
+        ranked AS (
+            SELECT district, month, x,
+                   row_number() OVER (PARTITION BY district, month ORDER BY x) AS rn,
+                   count(*) OVER (PARTITION BY district, month) AS n
+            FROM v
+        )
+        SELECT district, month,
+               max(CASE WHEN rn = (n + 1) / 2 THEN x END) AS p50,
+               max(CASE WHEN rn = (9 * n + 9) / 10 THEN x END) AS p90
+        FROM ranked GROUP BY district, month
+    """
+
+
+def district_month_report(
+    db: sqlite_utils.Database,
+    district: str | None = None,
+    month: str | None = None,
+    as_of: datetime | None = None,
+) -> list[DistrictMonth]:
+    """Figures per district and month (see the module's definitions), sorted by district then
+    month; `district` and `month` (YYYY-MM) narrow it; `as_of` is "now" for overdue follow-ups.
+    """
+    errors: list[str] = []
+    if month is not None and not MONTH.match(month):
+        errors.append(f"month {month[:20]!r} must be YYYY-MM")
+    if district is not None:
+        row = db.execute(
+            "SELECT name FROM districts WHERE name = ? COLLATE NOCASE", (district.strip(),)
+        ).fetchone()
+        if row is None:
+            errors.append(f"unknown district {district[:40]!r}")
+        else:
+            district = row[0]
+    if errors:
+        raise CaseError(errors)
+    as_of_text = (as_of or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    out: dict[tuple[str, str], DistrictMonth] = {}
+
+    def entry(d: str, m: str) -> DistrictMonth:
+        if (d, m) not in out:
+            out[(d, m)] = DistrictMonth(district=d, month=m)
+        return out[(d, m)]
+
+    # Each case's figures are worked out once, into a scratch table the queries share.
+    started = not db.conn.in_transaction
+    # Let SQLite's sorter (the GROUP BYs over the contacts) use helper threads for this call.
+    threads = db.execute("PRAGMA threads").fetchone()[0]
+    db.execute(f"PRAGMA threads = {max(threads, min(SORT_THREADS, os.cpu_count() or 1))}")
+    try:
+        _fill_cases(db, district, month, as_of_text)
+        _case_counts(db, entry)
+        for r in rows(db.execute(_percentiles_sql("_report_cases", "response"))):
+            e = entry(r["district"], r["month"])
+            e.response_median_s, e.response_p90_s = r["p50"], r["p90"]
+        _referral_counts(db, entry)
+        _contact_counts(db, entry, district, month)
+    finally:
+        db.execute("DROP TABLE IF EXISTS temp._report_cases")
+        if started and db.conn.in_transaction:
+            db.conn.commit()  # only the scratch table was written: leave no snapshot open
+        db.execute(f"PRAGMA threads = {int(threads)}")
+    return [out[key] for key in sorted(out)]
+
+
+def _fill_cases(
+    db: sqlite_utils.Database, district: str | None, month: str | None, as_of: str
+) -> None:
+    """_report_cases: per case its district, month, assigned worker, response time (seconds,
+    NULL without one) and whether its follow-up is overdue."""
+    where, params = _filters("c.reported_at", "c.district", district, month)
+    params["as_of"] = as_of
+    first_contact = (
+        "(SELECT min(julianday(k.placed_at)) FROM contacts k WHERE k.case_id = c.id "
+        "AND (k.caller_member_id = c.assigned_member_id "
+        "OR k.callee_member_id = c.assigned_member_id) "
+        "AND julianday(k.placed_at) >= julianday(c.reported_at))"
+    )
+    overdue = (
+        "(c.status != 'closed' AND c.follow_up_due IS NOT NULL "
+        "AND julianday(c.follow_up_due) < julianday(:as_of) "
+        "AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.case_id = c.id "
+        "AND julianday(k.placed_at) >= julianday(c.follow_up_due)))"
+    )
+    response = SECONDS.format(later=first_contact, earlier="julianday(c.reported_at)")
+    db.execute("DROP TABLE IF EXISTS temp._report_cases")
+    db.execute(
+        "CREATE TEMP TABLE _report_cases (id INTEGER PRIMARY KEY, district TEXT, month TEXT, "
+        "assigned INTEGER, response INTEGER, overdue INTEGER)"
+    )
+    db.execute(
+        "INSERT INTO _report_cases "
+        "SELECT c.id, c.district, strftime('%Y-%m', c.reported_at), c.assigned_member_id, "
+        f"{response}, coalesce({overdue}, 0) FROM cases c WHERE {where}",
+        params,
+    )
+    db.execute("DELETE FROM _report_cases WHERE month IS NULL")  # an unreadable reported_at
+
+
+def _case_counts(db: sqlite_utils.Database, entry: Entry) -> None:
+    for r in rows(
+        db.execute(
+            "SELECT district, month, count(*) AS cases, count(response) AS responded, "
+            "sum(assigned IS NULL) AS unassigned, sum(overdue) AS overdue "
+            "FROM _report_cases GROUP BY district, month"
+        )
+    ):
+        e = entry(r["district"], r["month"])
+        e.cases, e.responded, e.unassigned = r["cases"], r["responded"], r["unassigned"]
+        e.no_contact_yet = r["cases"] - r["responded"]
+        e.follow_ups_overdue = r["overdue"]
+
+
+def _referral_counts(db: sqlite_utils.Database, entry: Entry) -> None:
+    for r in rows(
+        db.execute(
+            "SELECT c.district, c.month, count(*) AS made, "
+            "sum(r.status IN ('accepted', 'completed', 'failed')) AS accepted, "
+            "sum(r.status = 'declined') AS declined, "
+            "sum(r.status = 'completed') AS completed, "
+            "sum(r.status = 'failed') AS failed "
+            "FROM referrals r JOIN _report_cases c ON c.id = r.case_id "
+            "GROUP BY c.district, c.month"
+        )
+    ):
+        e = entry(r["district"], r["month"])
+        e.referrals_made, e.referrals_accepted = r["made"], r["accepted"]
+        e.referrals_declined, e.referrals_completed = r["declined"], r["completed"]
+        e.referrals_failed = r["failed"]
+    for r in rows(
+        db.execute(
+            "SELECT c.district, c.month, r.status, min(trim(r.reason)) AS reason, "
+            "count(*) AS n "
+            "FROM referrals r JOIN _report_cases c ON c.id = r.case_id "
+            "WHERE r.status IN ('declined', 'failed') "
+            "GROUP BY c.district, c.month, r.status, lower(trim(coalesce(r.reason, ''))) "
+            "ORDER BY n DESC, reason"
+        )
+    ):
+        e = entry(r["district"], r["month"])
+        reasons = e.decline_reasons if r["status"] == "declined" else e.failure_reasons
+        reasons[r["reason"] or "(none given)"] = r["n"]
+    completion = SECONDS.format(later="julianday(done.at)", earlier="julianday(r.made_at)")
+    source = f"""
+        (SELECT c.district, c.month, {completion} AS seconds
+         FROM referrals r JOIN _report_cases c ON c.id = r.case_id
+         JOIN referral_events done ON done.referral_id = r.id AND done.status = 'completed'
+         WHERE r.status = 'completed')
+    """
+    for r in rows(db.execute(_percentiles_sql(source, "seconds"))):
+        entry(r["district"], r["month"]).referral_completion_median_s = r["p50"]
+
+
+def _contact_counts(
+    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
+) -> None:
+    inner, outer = ["k.caller_member_id IS NOT NULL"], ["1"]
+    params: dict[str, Any] = {}
+    if district is not None:
+        inner.append("k.caller_member_id IN (SELECT id FROM members WHERE district = :district)")
+        params["district"] = district
+    if month is not None:
+        params["month"], (params["lo"], params["hi"]) = month, _month_bounds(month)
+        inner.append("k.placed_at >= :lo AND k.placed_at < :hi")
+        outer.append("k.month = :month")
+    # Without a month, one pass over the table in storage order beats a million look-ups
+    # from an index that lacks case_id; grouping by member first keeps the join small.
+    scan = "NOT INDEXED" if month is None else ""
+    for r in rows(
+        db.execute(
+            "WITH per_member AS ("
+            "  SELECT k.caller_member_id AS member_id, strftime('%Y-%m', k.placed_at) AS month,"
+            "         count(*) AS n, count(k.case_id) AS linked"
+            f"  FROM contacts k {scan} WHERE {' AND '.join(inner)} GROUP BY 1, 2) "
+            "SELECT m.district, k.month, sum(k.n) AS n, sum(k.linked) AS linked "
+            "FROM per_member k JOIN members m ON m.id = k.member_id "
+            f"WHERE {' AND '.join(outer)} GROUP BY 1, 2",
+            params,
+        )
+    ):
+        if r["month"] is None:  # an unreadable placed_at: no month to count it in
+            continue
+        e = entry(r["district"], r["month"])
+        e.contacts, e.contacts_linked = r["n"], r["linked"]
