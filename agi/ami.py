@@ -81,11 +81,13 @@ class AmiLink:
     def close(self) -> None:
         self.manager.close()
 
-    async def action(self, action: dict[str, str]) -> Any:
+    async def action(self, action: dict[str, str], timeout: float = ACTION_TIMEOUT) -> Any:
+        """Send an action; its reply (a list of messages for actions that answer in several,
+        such as an asynchronous Originate and its OriginateResponse)."""
         if not self.up:
             raise ConnectionError("AMI link is down")
         future = self.manager.send_action(checked_action(action))
-        return await asyncio.wait_for(future, timeout=ACTION_TIMEOUT)
+        return await asyncio.wait_for(future, timeout=timeout)
 
     async def reload_module(self, module: str) -> bool:
         reply = await self.action({"Action": "ModuleLoad", "LoadType": "reload", "Module": module})

@@ -28,6 +28,8 @@ class CallTags:
     note: str = ""
     refusal: str = ""
     after_close: bool = False
+    kind: str = ""  # "reminder" for a follow-up reminder call; empty for a member's call
+    reminder_id: int | None = None
 
 
 _FIELDS = {
@@ -40,8 +42,10 @@ _FIELDS = {
     "n": "note",
     "r": "refusal",
     "x": "after_close",
+    "t": "kind",
+    "p": "reminder_id",
 }
-_INT_FIELDS = {"caller_id", "callee_id", "case_id"}
+_INT_FIELDS = {"caller_id", "callee_id", "case_id", "reminder_id"}
 
 
 def _clean(value: object) -> str:

@@ -15,7 +15,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ def iso(asterisk_time: str) -> str | None:
         local = datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").astimezone()
     except ValueError:
         return None
-    return local.astimezone().isoformat(timespec="seconds")
+    return local.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def endpoint_of(channel: str) -> str | None:
@@ -107,7 +107,7 @@ def outcome_of(cdr: Cdr, tags: CallTags | None) -> str:
     if tags is not None and tags.refusal:
         return "refused"
     disposition = cdr.disposition.upper()
-    if disposition == "ANSWERED" and cdr.dstchannel:
+    if disposition == "ANSWERED" and (cdr.dstchannel or (tags is not None and tags.kind)):
         return "answered"
     if disposition == "BUSY":
         return "busy"
@@ -116,6 +116,42 @@ def outcome_of(cdr: Cdr, tags: CallTags | None) -> str:
     if cdr.lastapp in ("Dial", "Playback", "Hangup", "Progress") or disposition == "NO ANSWER":
         return "unavailable" if not cdr.dstchannel else "failed"
     return "failed"
+
+
+def reminder_contact(
+    reminder_id: int,
+    *,
+    case_id: int | None,
+    member_id: int | None,
+    outcome: str,
+    placed_at: str | None,
+    answered_at: str | None = None,
+    ended_at: str | None = None,
+    uniqueid: str = "",
+    linkedid: str = "",
+) -> dict[str, Any]:
+    """The contact a follow-up reminder call is: the system calling the assigned worker."""
+    return {
+        "kind": "reminder",
+        "source_key": f"reminder:{reminder_id}",
+        "uniqueid": uniqueid,
+        "linkedid": linkedid,
+        "caller_member_id": None,
+        "caller_number": "",
+        "callee_member_id": member_id,
+        "callee_number": "",
+        "dialed": "",
+        "placed_at": placed_at,
+        "answered_at": answered_at,
+        "ended_at": ended_at,
+        "outcome": outcome,
+        "refusal": "",
+        "case_id": case_id,
+        "link": "reminder",
+        "link_note": "",
+        "after_close": 0,
+        "recorded_at": now(),
+    }
 
 
 def _pick(choose: Any, a: str | None, b: str | None) -> str | None:
@@ -141,6 +177,8 @@ class ContactLog:
         if not cdr.uniqueid:
             return None
         tags = decode(cdr.userfield)
+        if tags is not None and tags.kind == "reminder":
+            return self._reminder_from_cdr(cdr, tags)
         caller_ext = endpoint_of(cdr.channel)
         if caller_ext == TRUNK_ENDPOINT:
             caller_ext = None
@@ -177,6 +215,29 @@ class ContactLog:
             "after_close": 1 if tags and tags.after_close else 0,
             "recorded_at": now(),
         }
+
+    def _reminder_from_cdr(self, cdr: Cdr, tags: CallTags) -> dict[str, Any] | None:
+        """A reminder call Asterisk placed to the assigned worker (channel = the worker)."""
+        if tags.reminder_id is None:
+            return None
+        return reminder_contact(
+            tags.reminder_id,
+            case_id=tags.case_id,
+            member_id=self._member_id(endpoint_of(cdr.channel)),
+            outcome=outcome_of(cdr, tags),
+            placed_at=iso(cdr.start),
+            answered_at=iso(cdr.answer),
+            ended_at=iso(cdr.end),
+            uniqueid=cdr.uniqueid,
+            linkedid=cdr.linkedid,
+        )
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> int:
+        """Store contacts made elsewhere (reminder outcomes) with the same merge rule."""
+        with self.db.atomic():
+            changed = sum(self._merge(row) for row in rows)
+        self.written += changed
+        return changed
 
     def write(self, cdrs: list[Cdr]) -> int:
         """Store the contacts of `cdrs` in one transaction; returns how many rows changed."""

@@ -23,6 +23,7 @@ ACTION_PROMPT = "prompt"  # a member called the CUG's own number: ask whom to ca
 CONTEXT_MEMBERS = "cug-members"
 CONTEXT_TRUNK = "cug-from-trunk"
 CONTEXT_FALLBACK = "cug-fallback"
+CONTEXT_REMINDER = "cug-reminder"  # where a follow-up reminder call (AMI Originate) starts
 TRUNK_ENDPOINT = "cug-trunk"
 
 # Names the handlers may set; anything else is refused before it reaches Asterisk.

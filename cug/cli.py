@@ -54,6 +54,9 @@ main.add_command(report)
 @click.option("--agi-port", type=int)
 @click.option("--http-port", type=int)
 @click.option("--ring-seconds", type=click.IntRange(5, 120), help="Ring time before no answer.")
+@click.option(
+    "--reminder-interval", type=click.IntRange(1, 3600), help="Seconds between follow-up checks."
+)
 @click.option("--trunk/--no-trunk", default=None, help="Accept a GSM gateway / operator trunk.")
 @click.option("--trunk-number", multiple=True, help="A number members dial to reach the CUG.")
 @click.pass_obj
@@ -66,6 +69,7 @@ def init(
     agi_port: int | None,
     http_port: int | None,
     ring_seconds: int | None,
+    reminder_interval: int | None,
     trunk: bool | None,
     trunk_number: tuple[str, ...],
 ) -> None:
@@ -78,6 +82,7 @@ def init(
         ("agi_port", agi_port),
         ("http_port", http_port),
         ("ring_seconds", ring_seconds),
+        ("reminder_interval", reminder_interval),
         ("trunk_enabled", trunk),
     ):
         if value is not None:

@@ -15,6 +15,7 @@ from agi.call_routing import CallRoutes
 from agi.contact_log import ContactLog
 from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
+from agi.reminders import Reminders
 from cug.settings import Settings
 from directory.lookup import Directory
 from directory.numbers import try_normalise
@@ -93,6 +94,9 @@ async def run(settings: Settings) -> None:
         tasks.append(asyncio.create_task(_every(RECONCILE_INTERVAL, reconcile)))
     else:
         log.warning("no cdr_file in settings: contacts missed while AMI was down are lost")
+    reminders = Reminders(db, ami, contacts)
+    ami.on_event("OriginateResponse", reminders.on_originate_response)
+    tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))
     ami.connect()
 
     runner = web.AppRunner(health_app(ami, agi, sync, contacts), access_log=None)

@@ -37,6 +37,7 @@ class Settings:
     agi_port: int = 4573
     http_port: int = 8480
     ring_seconds: int = 30  # how long a phone rings before the call counts as not answered
+    reminder_interval: int = 60  # seconds between looks for follow-ups that are due
     ami_username: str = "cug"
     ami_secret: str = ""
     trunk_enabled: bool = False
@@ -67,7 +68,10 @@ class Settings:
             "agi_port": str(self.agi_port),
             "http_port": str(self.http_port),
         }
-        cp["calls"] = {"ring_seconds": str(self.ring_seconds)}
+        cp["calls"] = {
+            "ring_seconds": str(self.ring_seconds),
+            "reminder_interval": str(self.reminder_interval),
+        }
         cp["ami"] = {"username": self.ami_username, "secret": self.ami_secret}
         cp["trunk"] = {
             "enabled": "yes" if self.trunk_enabled else "no",
@@ -113,6 +117,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.ami_secret = a.get("secret") or s.ami_secret
         if cp.has_section("calls"):
             s.ring_seconds = cp["calls"].getint("ring_seconds", s.ring_seconds)
+            s.reminder_interval = cp["calls"].getint("reminder_interval", s.reminder_interval)
         s.trunk_enabled = t.getboolean("enabled", False)
         s.trunk_password = t.get("password") or s.trunk_password
         s.trunk_numbers = t.get("numbers", "").split()

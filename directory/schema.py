@@ -235,6 +235,26 @@ def _m0002(db: sqlite_utils.Database) -> None:
     db["referral_services"].insert_all([{"code": c, "title": t} for c, t in SEED_REFERRAL_SERVICES])
 
 
+@migrations(name="0003_reminders")
+def _m0003(db: sqlite_utils.Database) -> None:
+    # One reminder call per case and follow-up date: placed when the date passed with no
+    # contact on the case; its outcome is a contact of kind "reminder" too.
+    db["reminders"].create(
+        {
+            "id": int,
+            "case_id": int,
+            "due": str,
+            "member_id": int,
+            "originated_at": str,
+            "outcome": str,
+        },
+        pk="id",
+        not_null={"case_id", "due", "member_id", "originated_at"},
+        foreign_keys=[("case_id", "cases", "id"), ("member_id", "members", "id")],
+    )
+    db["reminders"].create_index(["case_id", "due"], unique=True)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -327,6 +327,8 @@ class Pbx:
             "--trunk",
             "--ring-seconds",
             "6",
+            "--reminder-interval",
+            "1",
         ]
         for number in trunk_numbers:
             args += ["--trunk-number", number]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import CallResult, Pbx
+from tests.e2e.harness import CallResult, Pbx, received_requests
 
 pytestmark = pytest.mark.e2e
 
@@ -160,3 +160,37 @@ def test_asterisk_restart_in_the_middle_of_a_call_loses_and_doubles_nothing(pbx:
     assert len(rows) == 1
     assert rows[0]["outcome"] == "answered"
     assert rows[0]["ended_at"] is not None
+
+
+def _set_follow_up(pbx: Pbx, case: int, due: str) -> None:
+    db = pbx.db()
+    try:
+        db["cases"].update(case, {"follow_up_due": due})
+    finally:
+        db.close()
+
+
+def test_follow_up_due_with_no_contact_rings_the_assigned_worker_once(pbx: Pbx) -> None:
+    case = open_case(pbx, assigned="3006")
+    worker = pbx.phone("3006")
+    assert worker.register() == 200
+    mark = pbx.ami.mark()
+    with worker.listening() as trace:
+        _set_follow_up(pbx, case, "2026-11-21T17:00:00+00:00")
+        pbx.ami.wait_for(mark, "OriginateResponse", timeout=15)
+    (invite,) = received_requests(trace, "INVITE")
+    assert "CUG follow-up" in invite
+    (contact,) = pbx.wait_contacts("case_id = ? AND kind = 'reminder'", (case,))
+    assert contact["outcome"] == "answered"
+    assert contact["callee_member_id"] == pbx.member_id("3006")
+    # The reminder is a contact on the case: no second reminder for the same date.
+    time.sleep(3)
+    assert len(pbx.contacts("case_id = ? AND kind = 'reminder'", (case,))) == 1
+
+
+def test_reminder_to_an_unreachable_worker_is_logged_with_why(pbx: Pbx) -> None:
+    case = open_case(pbx, assigned="3008")  # Jinja police: never registered in these tests
+    _set_follow_up(pbx, case, "2026-11-21T17:00:00+00:00")
+    (contact,) = pbx.wait_contacts("case_id = ? AND kind = 'reminder'", (case,))
+    assert contact["outcome"] in ("unavailable", "failed")
+    assert contact["answered_at"] is None
