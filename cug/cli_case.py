@@ -276,6 +276,31 @@ def link_cmd(s: Settings, contact_id: int, case_ident: str, force: bool) -> None
     click.echo(f"contact {contact_id} linked to case {found.id}{late}")
 
 
+@case.command("suggest")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.pass_obj
+def suggest_cmd(s: Settings, limit: int) -> None:
+    """Unlinked answered calls between people who share open cases, with the cases to link
+    them to (`cug case link CONTACT CASE`)."""
+    from directory.case_links import link_suggestions
+    from directory.lookup import Directory
+
+    db = _db(s)
+    directory = Directory(db)
+    found = link_suggestions(db, limit)
+    if not found:
+        click.echo("no unlinked calls between people who share an open case")
+    for item in found:
+        caller = directory.member(int(item["caller_member_id"]))  # type: ignore[arg-type]
+        callee = directory.member(int(item["callee_member_id"]))  # type: ignore[arg-type]
+        cases = ", ".join(str(c) for c in item["cases"])  # type: ignore[attr-defined]
+        click.echo(
+            f"contact {item['contact_id']:>6}  {str(item['placed_at'])[:16]}  "
+            f"{caller.name if caller else '?'} -> {callee.name if callee else '?'}  "
+            f"case(s) {cases}"
+        )
+
+
 def _case_line(c: Case, assigned: dict[str, Any] | None) -> str:
     due = c.follow_up_due[:10] if c.follow_up_due else "-"
     return (

@@ -32,3 +32,29 @@ class CaseLookup:
             (member_a, member_b),
         ).fetchall()
         return [r[0] for r in rows]
+
+
+def link_suggestions(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, object]]:
+    """Answered calls not linked to any case between two people who share open cases: the
+    links worth offering afterwards (most calls in a closed user group are about no case)."""
+    rows = db.execute(
+        f"WITH involved AS ({_INVOLVED}) "
+        "SELECT k.id, k.placed_at, k.caller_member_id, k.callee_member_id, "
+        "       group_concat(DISTINCT a.case_id) "
+        "  FROM contacts k "
+        "  JOIN involved a ON a.member_id = k.caller_member_id "
+        "  JOIN involved b ON b.member_id = k.callee_member_id AND b.case_id = a.case_id "
+        " WHERE k.case_id IS NULL AND k.outcome = 'answered' AND k.kind = 'call' "
+        " GROUP BY k.id ORDER BY k.placed_at DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        {
+            "contact_id": r[0],
+            "placed_at": r[1],
+            "caller_member_id": r[2],
+            "callee_member_id": r[3],
+            "cases": sorted(int(c) for c in str(r[4]).split(",")),
+        }
+        for r in rows
+    ]

@@ -261,3 +261,38 @@ def test_case_lookup_finds_the_open_case_two_members_share(db) -> None:
     assert lookup.open_cases_involving(anna, ben) == []
     db["cases"].update(7, {"status": "closed"})
     assert lookup.open_cases_involving(anna, police) == []
+
+
+def test_unlinked_answered_calls_between_people_on_a_shared_case_are_suggested(db) -> None:
+    from directory.case_links import link_suggestions
+
+    anna, ben, police = mid(db, "2002"), mid(db, "2003"), mid(db, "2004")
+    db["cases"].update(7, {"assigned_member_id": anna})
+    db["referrals"].insert(
+        {
+            "case_id": 7,
+            "service": "police",
+            "to_member_id": police,
+            "status": "made",
+            "made_at": "2026-11-02T08:00:00+00:00",
+            "made_by": "test",
+        }
+    )
+    log = ContactLog(db)
+    log.write(
+        [
+            cdr(uniqueid="1.1", linkedid="1.1", dstchannel="PJSIP/2004-1"),  # anna -> police
+            cdr(uniqueid="1.2", linkedid="1.2", dstchannel="PJSIP/2003-1"),  # anna -> ben: no case
+            cdr(
+                uniqueid="1.3",
+                linkedid="1.3",
+                dstchannel="PJSIP/2004-2",
+                disposition="NO ANSWER",
+                answer="",
+            ),  # not answered: nothing to link
+        ]
+    )
+    (suggestion,) = link_suggestions(db)
+    assert suggestion["cases"] == [7]
+    assert suggestion["callee_member_id"] == police
+    assert ben not in (suggestion["caller_member_id"], suggestion["callee_member_id"])
