@@ -154,6 +154,16 @@ def reminder_contact(
     }
 
 
+def _merged_row(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Two records of one contact as one: the better outcome, the widest span of time."""
+    out = dict(old)
+    out["outcome"] = max(old["outcome"], new["outcome"], key=lambda o: _RANK.get(o or "", 0))
+    out["placed_at"] = _pick(min, old["placed_at"], new["placed_at"])
+    out["answered_at"] = _pick(min, old["answered_at"], new["answered_at"])
+    out["ended_at"] = _pick(max, old["ended_at"], new["ended_at"])
+    return out
+
+
 def _pick(choose: Any, a: str | None, b: str | None) -> str | None:
     present = [x for x in (a, b) if x]
     return choose(present) if present else None
@@ -166,12 +176,17 @@ class ContactLog:
         self.db = db
         self.queue: list[Cdr] = []
         self.written = 0
+        self._ext_cache: dict[str, int | None] = {}
 
     def _member_id(self, extension: str | None) -> int | None:
         if not extension:
             return None
-        row = self.db.execute("SELECT id FROM members WHERE extension = ?", (extension,)).fetchone()
-        return row[0] if row else None
+        if extension not in self._ext_cache:  # one look-up per extension and batch
+            row = self.db.execute(
+                "SELECT id FROM members WHERE extension = ?", (extension,)
+            ).fetchone()
+            self._ext_cache[extension] = row[0] if row else None
+        return self._ext_cache[extension]
 
     def contact_from_cdr(self, cdr: Cdr) -> dict[str, Any] | None:
         if not cdr.uniqueid:
@@ -233,49 +248,70 @@ class ContactLog:
         )
 
     def write_rows(self, rows: list[dict[str, Any]]) -> int:
-        """Store contacts made elsewhere (reminder outcomes) with the same merge rule."""
+        """Store contacts (from CDRs, or reminder outcomes) in one transaction: new ones
+        inserted together, ones already logged merged; returns how many rows changed."""
+        if not rows:
+            return 0
+        changed = 0
         with self.db.atomic():
-            changed = sum(self._merge(row) for row in rows)
+            fresh: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                key = row["source_key"]
+                if key in fresh:  # the same contact twice in one batch (two phones)
+                    fresh[key] = _merged_row(fresh[key], row)
+                else:
+                    fresh[key] = row
+            known = self._existing(list(fresh))
+            inserts = []
+            for key, row in fresh.items():
+                if key in known:
+                    changed += self._merge(known[key], row)
+                else:
+                    inserts.append(self._checked_case(row))
+            if inserts:
+                columns = list(inserts[0])
+                self.db.conn.executemany(
+                    f"INSERT INTO contacts ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})",
+                    [tuple(r[c] for c in columns) for r in inserts],
+                )
+                changed += len(inserts)
         self.written += changed
         return changed
 
     def write(self, cdrs: list[Cdr]) -> int:
         """Store the contacts of `cdrs` in one transaction; returns how many rows changed."""
-        changed = 0
-        with self.db.atomic():
-            for cdr in cdrs:
-                row = self.contact_from_cdr(cdr)
-                if row is None:
-                    continue
-                changed += self._merge(row)
-        self.written += changed
-        return changed
+        self._ext_cache = {}
+        rows = [row for row in map(self.contact_from_cdr, cdrs) if row is not None]
+        return self.write_rows(rows)
 
-    def _merge(self, row: dict[str, Any]) -> int:
-        old = self.db.execute(
-            "SELECT id, outcome, placed_at, answered_at, ended_at, case_id FROM contacts "
-            "WHERE source_key = ?",
-            (row["source_key"],),
-        ).fetchone()
-        if old is None:
-            if row["case_id"] is not None and not self._case_exists(row["case_id"]):
-                row["link_note"] = f"unknown_case:{row['case_id']}"
-                row["case_id"], row["link"] = None, ""
-            self.db["contacts"].insert(row)
-            return 1
-        cid, outcome, placed, answered, ended, _case = old
+    def _existing(self, keys: list[str]) -> dict[str, tuple]:
+        found: dict[str, tuple] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            for row in self.db.execute(
+                "SELECT source_key, id, outcome, placed_at, answered_at, ended_at FROM contacts "
+                f"WHERE source_key IN ({', '.join('?' * len(part))})",
+                part,
+            ):
+                found[row[0]] = row[1:]
+        return found
+
+    def _checked_case(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row["case_id"] is not None and not self._case_exists(row["case_id"]):
+            row["link_note"] = f"unknown_case:{row['case_id']}"
+            row["case_id"], row["link"] = None, ""
+        return row
+
+    def _merge(self, old: tuple, row: dict[str, Any]) -> int:
+        cid, outcome, placed, answered, ended = old
         current = {
             "outcome": outcome,
             "placed_at": placed,
             "answered_at": answered,
             "ended_at": ended,
         }
-        merged = {
-            "outcome": max(outcome, row["outcome"], key=lambda o: _RANK.get(o or "", 0)),
-            "placed_at": _pick(min, placed, row["placed_at"]),
-            "answered_at": _pick(min, answered, row["answered_at"]),
-            "ended_at": _pick(max, ended, row["ended_at"]),
-        }
+        merged = {key: value for key, value in _merged_row(current, row).items() if key in current}
         if merged == current:
             return 0
         self.db["contacts"].update(cid, merged)
