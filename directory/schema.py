@@ -255,6 +255,28 @@ def _m0003(db: sqlite_utils.Database) -> None:
     db["reminders"].create_index(["case_id", "due"], unique=True)
 
 
+@migrations(name="0004_api_tokens")
+def _m0004(db: sqlite_utils.Database) -> None:
+    # Tokens for the JSON API: only a hash is kept; a district token sees one district.
+    db["api_tokens"].create(
+        {
+            "id": int,
+            "name": str,
+            "token_hash": str,
+            "district": str,  # empty: every district
+            "created_at": str,
+            "created_by": str,
+            "revoked_at": str,
+            "last_used_at": str,
+        },
+        pk="id",
+        not_null={"name", "token_hash", "created_at", "created_by"},
+        foreign_keys=[("district", "districts", "name")],
+    )
+    db["api_tokens"].create_index(["name"], unique=True)
+    db["api_tokens"].create_index(["token_hash"], unique=True)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)
