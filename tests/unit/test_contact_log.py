@@ -239,9 +239,8 @@ def test_case_prefix_and_links() -> None:
     assert link_call(cases, None, 10, None).case_id is None
 
 
-def test_case_lookup_finds_the_open_case_two_members_share(db) -> None:
-    from directory.case_links import CaseLookup
-
+def case_7_between_anna_and_police(db: sqlite_utils.Database) -> tuple[int, int, int]:
+    """Case 7 assigned to Okello (2002) and referred to the Oyam police desk (2004)."""
     anna, ben, police = mid(db, "2002"), mid(db, "2003"), mid(db, "2004")
     db["cases"].update(7, {"assigned_member_id": anna})
     db["referrals"].insert(
@@ -254,6 +253,13 @@ def test_case_lookup_finds_the_open_case_two_members_share(db) -> None:
             "made_by": "test",
         }
     )
+    return anna, ben, police
+
+
+def test_case_lookup_finds_the_open_case_two_members_share(db) -> None:
+    from directory.case_links import CaseLookup
+
+    anna, ben, police = case_7_between_anna_and_police(db)
     lookup = CaseLookup(db)
     assert lookup.case_status(7) == "open" and lookup.case_status(8) is None
     assert lookup.open_cases_involving(anna, police) == [7]
@@ -266,18 +272,7 @@ def test_case_lookup_finds_the_open_case_two_members_share(db) -> None:
 def test_unlinked_answered_calls_between_people_on_a_shared_case_are_suggested(db) -> None:
     from directory.case_links import link_suggestions
 
-    anna, ben, police = mid(db, "2002"), mid(db, "2003"), mid(db, "2004")
-    db["cases"].update(7, {"assigned_member_id": anna})
-    db["referrals"].insert(
-        {
-            "case_id": 7,
-            "service": "police",
-            "to_member_id": police,
-            "status": "made",
-            "made_at": "2026-11-02T08:00:00+00:00",
-            "made_by": "test",
-        }
-    )
+    anna, ben, police = case_7_between_anna_and_police(db)
     log = ContactLog(db)
     log.write(
         [
