@@ -8,6 +8,7 @@ database (CUG_DB or --db to choose another), logs and pid files.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ def default_home() -> Path:
 class Settings:
     home: Path
     db: Path
-    instance: str = "demo"
+    instance: str = ""  # the sandboxed Asterisk's folder name; default: from the home path
     asterisk_etc: Path | None = None
     asterisk_root: Path | None = None  # a sandbox root; None for a system Asterisk
     cdr_file: Path | None = None  # Asterisk's SQLite CDR file (cdr_sqlite3_custom's master.db)
@@ -96,7 +97,12 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
     home = (home or default_home()).expanduser().resolve()
     env_db = os.environ.get("CUG_DB")
     s = Settings(
-        home=home, db=home / "cug.db", ami_secret=new_secret(), trunk_password=new_secret()
+        home=home,
+        db=home / "cug.db",
+        # Two installs on one machine never share a sandboxed Asterisk's folder.
+        instance="cug-" + hashlib.sha256(str(home).encode()).hexdigest()[:10],
+        ami_secret=new_secret(),
+        trunk_password=new_secret(),
     )
     path = home / SETTINGS_FILE
     if path.exists():
