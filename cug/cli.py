@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from cug import settings as settings_mod
+from cug.cli_api import api
 from cug.cli_case import case, report
 from cug.cli_directory import directory
 from cug.settings import Settings
@@ -44,6 +45,7 @@ def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) 
 main.add_command(directory)
 main.add_command(case)
 main.add_command(report)
+main.add_command(api)
 
 
 @main.command()

@@ -21,6 +21,7 @@ from directory.lookup import Directory
 from directory.numbers import try_normalise
 from directory.schema import open_db
 from routing.calls import Policy
+from web.app import mount_api
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,12 @@ async def run(settings: Settings) -> None:
     tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))
     ami.connect()
 
-    runner = web.AppRunner(health_app(ami, agi, sync, contacts), access_log=None)
+    app = health_app(ami, agi, sync, contacts)
+    mount_api(app, db)  # /api/v1: the JSON API for cases, every request needs a token
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-    log.info("HTTP on 127.0.0.1:%d (/health)", settings.http_port)
+    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1)", settings.http_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,1 @@
+"""The HTTP side's JSON API: API tokens, the case routes, and the app that serves them."""
