@@ -1,0 +1,1 @@
+"""Benchmarks of the CUG against its targets; run each script with --help. Not tests."""
