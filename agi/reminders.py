@@ -36,7 +36,14 @@ SELECT c.id, c.follow_up_due, m.id, m.extension FROM cases c
 
 
 class Reminders:
-    def __init__(self, db: sqlite_utils.Database, ami: AmiLink, contacts: ContactLog) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        ami: AmiLink,
+        contacts: ContactLog,
+        ring_seconds: int = RING_MS // 1000,
+    ) -> None:
+        self.ring_ms = ring_seconds * 1000
         self.db = db
         self.ami = ami
         self.contacts = contacts
@@ -72,7 +79,7 @@ class Reminders:
             "Exten": "s",
             "Priority": "1",
             "CallerID": '"CUG follow-up" <100>',
-            "Timeout": str(RING_MS),
+            "Timeout": str(self.ring_ms),
             "Async": "true",
             "Variable": f"CUG_CASE={case_id},CUG_REMINDER={reminder_id}",
             "ActionID": f"cug-reminder-{reminder_id}",
@@ -80,7 +87,7 @@ class Reminders:
         log.info("follow-up reminder %d: case %d, calling %s", reminder_id, case_id, ext)
         try:
             # The reply ends with Asterisk's OriginateResponse once the phone answered or not.
-            reply = await self.ami.action(action, timeout=RING_MS / 1000 + 15)
+            reply = await self.ami.action(action, timeout=self.ring_ms / 1000 + 15)
         except (ConnectionError, TimeoutError) as exc:
             self._record(reminder_id, case_id, member_id, "failed")
             log.warning("reminder %d not placed: %s", reminder_id, exc)

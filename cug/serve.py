@@ -95,7 +95,7 @@ async def run(settings: Settings) -> None:
         tasks.append(asyncio.create_task(_every(RECONCILE_INTERVAL, reconcile)))
     else:
         log.warning("no cdr_file in settings: contacts missed while AMI was down are lost")
-    reminders = Reminders(db, ami, contacts)
+    reminders = Reminders(db, ami, contacts, ring_seconds=settings.ring_seconds)
     ami.on_event("OriginateResponse", reminders.on_originate_response)
     tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))
     ami.connect()

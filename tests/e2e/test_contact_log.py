@@ -189,7 +189,7 @@ def test_follow_up_due_with_no_contact_rings_the_assigned_worker_once(pbx: Pbx) 
 
 
 def test_reminder_to_an_unreachable_worker_is_logged_with_why(pbx: Pbx) -> None:
-    case = open_case(pbx, assigned="3008")  # Jinja police: never registered in these tests
+    case = open_case(pbx, assigned="3005")  # Oyam health: no phone registered in these tests
     _set_follow_up(pbx, case, "2026-11-21T17:00:00+00:00")
     (contact,) = pbx.wait_contacts("case_id = ? AND kind = 'reminder'", (case,))
     assert contact["outcome"] in ("unavailable", "failed")
