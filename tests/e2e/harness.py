@@ -192,26 +192,32 @@ class Phone:
         return cmd
 
     def register(self, expires: int = 600) -> int | None:
-        trace = self._trace("register")
-        cmd = self._sipp(
-            "register.xml",
-            trace,
-            "-s",
-            self.username,
-            "-au",
-            self.username,
-            "-ap",
-            self.password,
-            "-set",
-            "expires",
-            str(expires),
-            "-m",
-            "1",
-            "-timeout",
-            "10s",
-        )
-        subprocess.run(cmd, capture_output=True, timeout=30, cwd=self.pbx.work)
-        return final_response(trace, "REGISTER")
+        """REGISTER with digest auth; the final answer. Like a phone, it tries again once
+        when nothing at all came back (SIPp could not start, or the answer was lost)."""
+        for _ in range(2):
+            trace = self._trace("register")
+            cmd = self._sipp(
+                "register.xml",
+                trace,
+                "-s",
+                self.username,
+                "-au",
+                self.username,
+                "-ap",
+                self.password,
+                "-set",
+                "expires",
+                str(expires),
+                "-m",
+                "1",
+                "-timeout",
+                "10s",
+            )
+            subprocess.run(cmd, capture_output=True, timeout=30, cwd=self.pbx.work)
+            code = final_response(trace, "REGISTER")
+            if code is not None:
+                return code
+        return None
 
     @contextmanager
     def listening(self, ring_ms: int = 200) -> Iterator[Path]:
