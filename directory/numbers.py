@@ -22,6 +22,11 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     `0772 123456`, `+256772123456`, `256-772-123-456`, `772123456` and `00256772123456`
     all give `+256772123456`.
     """
+    return phonenumbers.format_number(_parse(raw, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    """The parsed, valid number (parsing is the costly part: done once per number)."""
     text = (raw or "").strip()
     if not text:
         raise InvalidNumber("no number given")
@@ -37,27 +42,25 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
         raise InvalidNumber(f"not a phone number: {text!r} ({exc})") from None
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber(f"not a valid phone number: {text!r}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return parsed
+
+
+_MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 def is_mobile(e164: str) -> bool:
     """True when an E.164 number is in a mobile range (phones that take texts and calls)."""
-    parsed = phonenumbers.parse(e164, None)
-    return phonenumbers.number_type(parsed) in (
-        PhoneNumberType.MOBILE,
-        PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
+    return phonenumbers.number_type(phonenumbers.parse(e164, None)) in _MOBILE_TYPES
 
 
 def normalise_member_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     """A member's own number: any valid number of the home country's mobile ranges."""
-    e164 = normalise(raw, region)
-    parsed = phonenumbers.parse(e164, None)
+    parsed = _parse(raw, region)
     if phonenumbers.region_code_for_number(parsed) != region:
         raise InvalidNumber(f"{raw.strip()!r} is not a number of {region}")
-    if not is_mobile(e164):
+    if phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
         raise InvalidNumber(f"{raw.strip()!r} is not a mobile number")
-    return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def try_normalise(raw: str, region: str = DEFAULT_REGION) -> str | None:
