@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -25,8 +26,9 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(_parse(raw, region), phonenumbers.PhoneNumberFormat.E164)
 
 
-def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
-    """The parsed, valid number (parsing is the costly part: done once per number)."""
+def _parse(raw: str, region: str, validate: bool = True) -> phonenumbers.PhoneNumber:
+    """The parsed number, checked valid unless the caller checks its type itself (parsing
+    and typing are the costly parts: each done once per number)."""
     text = (raw or "").strip()
     if not text:
         raise InvalidNumber("no number given")
@@ -40,7 +42,7 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"not a phone number: {text!r} ({exc})") from None
-    if not phonenumbers.is_valid_number(parsed):
+    if validate and not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber(f"not a valid phone number: {text!r}")
     return parsed
 
@@ -53,12 +55,18 @@ def is_mobile(e164: str) -> bool:
     return phonenumbers.number_type(phonenumbers.parse(e164, None)) in _MOBILE_TYPES
 
 
+@functools.lru_cache(maxsize=4096)  # supervisors' numbers repeat across an import
 def normalise_member_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     """A member's own number: any valid number of the home country's mobile ranges."""
-    parsed = _parse(raw, region)
+    parsed = _parse(raw, region, validate=False)
     if phonenumbers.region_code_for_number(parsed) != region:
+        if not phonenumbers.is_valid_number(parsed):
+            raise InvalidNumber(f"not a valid phone number: {raw.strip()!r}")
         raise InvalidNumber(f"{raw.strip()!r} is not a number of {region}")
-    if phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
+    kind = phonenumbers.number_type(parsed)  # UNKNOWN: no valid number of this region
+    if kind == PhoneNumberType.UNKNOWN:
+        raise InvalidNumber(f"not a valid phone number: {raw.strip()!r}")
+    if kind not in _MOBILE_TYPES:
         raise InvalidNumber(f"{raw.strip()!r} is not a mobile number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
