@@ -73,22 +73,45 @@ def write_if_changed(etc_dir: Path, text: str) -> bool:
     return True
 
 
+# A reload of a large directory takes minutes (249 s at 100,000 endpoints): wait for it
+# rather than asking again, which would only queue more reloads behind it.
+RELOAD_TIMEOUT = 900.0
+
+
 class EndpointSync:
     """Keeps the members file in step with the directory and tells Asterisk when it changed.
 
     The directory may be changed by any process (the CLI, an import); SQLite's data_version
-    tells this connection when another one committed. A changed file is followed by a reload
-    of res_pjsip only (0.02 s, calls in progress stay up). If the AMI link is down the
-    reload waits for the next login.
+    tells this connection when another one committed. A changed file is followed by one
+    reload of res_pjsip (0.02 s for a few hundred members, calls in progress stay up; it
+    grows with the directory: 12 s at 20,000 endpoints, see bench/RESULTS.md). A reload still
+    owed is remembered in the database, so a restart of the service neither forgets it nor
+    reloads for nothing; with the AMI link down it waits for the next login.
     """
+
+    PENDING_KEY = "endpoints_reload_pending"
 
     def __init__(self, directory: Directory, etc_dir: Path, ami: AmiLink) -> None:
         self.directory = directory
         self.etc_dir = etc_dir
         self.ami = ami
-        self.reload_pending = True  # Asterisk may have started before this file was current
         self._data_version: int | None = None
+        self._lock = asyncio.Lock()  # one reload at a time, whoever asks
         self.reloads = 0
+        self.reload_failures = 0
+
+    @property
+    def reload_pending(self) -> bool:
+        row = self.directory.conn.execute(
+            "SELECT value FROM service_state WHERE key = ?", (self.PENDING_KEY,)
+        ).fetchone()
+        return bool(row and row[0] == "1")
+
+    def _set_pending(self, pending: bool) -> None:
+        with self.directory.db.atomic():
+            self.directory.db["service_state"].upsert(
+                {"key": self.PENDING_KEY, "value": "1" if pending else "0"}, pk="key"
+            )
 
     def _version(self) -> int:
         return int(self.directory.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -99,21 +122,27 @@ class EndpointSync:
         if version == self._data_version:
             return False
         changed = write_if_changed(self.etc_dir, render(self.directory.active_members()))
-        self._data_version = version  # only once written: a failed write is retried
         if changed:
             log.info("member endpoints rewritten")
-            self.reload_pending = True
+            self._set_pending(True)
+        self._data_version = version  # only once written: a failed write is retried
         return changed
 
     async def push(self) -> None:
-        self.refresh()
-        if self.reload_pending and self.ami.up:
+        async with self._lock:
+            self.refresh()
+            if not (self.reload_pending and self.ami.up):
+                return
             try:
-                if await self.ami.reload_module("res_pjsip.so"):
-                    self.reload_pending = False
-                    self.reloads += 1
+                ok = await self.ami.reload_module("res_pjsip.so", timeout=RELOAD_TIMEOUT)
             except (ConnectionError, TimeoutError) as exc:
+                ok = False
                 log.warning("res_pjsip reload failed, will retry: %s", exc)
+            if ok:
+                self._set_pending(False)
+                self.reloads += 1
+            else:
+                self.reload_failures += 1
 
     async def watch(self, interval: float = 0.5) -> None:
         while True:

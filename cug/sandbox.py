@@ -8,6 +8,7 @@ default ~/.cache/cug/asterisk-22). Each install runs its own Asterisk from that 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -129,7 +130,12 @@ class Sandbox:
         return pid
 
     def running(self) -> bool:
-        return self.pid() is not None and self.cli("core show uptime", timeout=5).returncode == 0
+        if self.pid() is None:
+            return False
+        try:
+            return self.cli("core show uptime", timeout=5).returncode == 0
+        except subprocess.TimeoutExpired:
+            return True  # alive, busy (loading or reloading)
 
     def start(self) -> None:
         if self.running():
@@ -144,17 +150,23 @@ class Sandbox:
             raise SandboxError(f"Asterisk did not start: {result.stderr[-2000:]}")
         deadline = time.monotonic() + BOOT_TIMEOUT
         while time.monotonic() < deadline:
-            probe = self.cli("core waitfullybooted", timeout=BOOT_TIMEOUT)
-            if probe.returncode == 0:
-                return
+            try:
+                if self.cli("core waitfullybooted", timeout=BOOT_TIMEOUT).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                break
             time.sleep(0.2)
-        raise SandboxError(f"Asterisk did not boot within {BOOT_TIMEOUT} s; see {self.host}/log")
+        raise SandboxError(
+            f"Asterisk did not boot within {BOOT_TIMEOUT:.0f} s (a very large directory loads "
+            f"slowly; it may still come up): see {self.host}/log"
+        )
 
     def stop(self) -> None:
         pid = self.pid()
         if pid is None:
             return
-        self.cli("core stop now", timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # too busy: killed below
+            self.cli("core stop now", timeout=10)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.pid() is not None:
             time.sleep(0.1)

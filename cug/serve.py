@@ -44,6 +44,8 @@ def health_app(
                 "ami": "up" if ami.up else "down",
                 "agi_requests": agi.served,
                 "endpoint_reloads": sync.reloads if sync else 0,
+                "endpoint_reload_failures": sync.reload_failures if sync else 0,
+                "endpoints": "reload pending" if sync and sync.reload_pending else "current",
                 "contacts_written": contacts.written,
             }
         )

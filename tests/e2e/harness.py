@@ -456,7 +456,7 @@ class Pbx:
         while time.monotonic() < deadline:
             try:
                 last = self.health()
-                if last["ami"] == "up" and last["endpoint_reloads"] >= 1:
+                if last["ami"] == "up" and last["endpoints"] == "current":
                     return last
             except OSError as exc:
                 last = exc

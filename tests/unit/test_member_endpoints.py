@@ -143,7 +143,7 @@ class FakeAmi:
         self.up = True
         self.reloaded: list[str] = []
 
-    async def reload_module(self, module: str) -> bool:
+    async def reload_module(self, module: str, timeout: float = 10) -> bool:
         self.reloaded.append(module)
         return True
 
@@ -251,3 +251,22 @@ async def test_endpoint_sync_retries_a_failed_write(
     await sync.push()  # the directory did not change since, but the file was never written
     assert "[2002](cug-member-endpoint)" in (tmp_path / "etc" / MEMBERS_FILE).read_text()
     assert ami.reloaded == ["res_pjsip.so"]
+
+
+async def test_a_reload_still_owed_survives_a_service_restart_and_none_is_made_for_nothing(
+    file_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    etc = tmp_path / "etc"
+    down = FakeAmi()
+    down.up = False
+    first = EndpointSync(Directory(file_db), etc, down)  # type: ignore[arg-type]
+    await first.push()  # file written, Asterisk not told: the service then stops
+    assert first.reload_pending
+    ami = FakeAmi()
+    second = EndpointSync(Directory(file_db), etc, ami)  # type: ignore[arg-type]
+    await second.push()
+    assert ami.reloaded == ["res_pjsip.so"]
+    third_ami = FakeAmi()
+    third = EndpointSync(Directory(file_db), etc, third_ami)  # type: ignore[arg-type]
+    await third.push()  # restarted again, nothing changed: no reload (minutes on big installs)
+    assert third_ami.reloaded == []
