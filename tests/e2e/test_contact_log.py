@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -113,25 +115,28 @@ def test_unanswered_and_refused_calls_are_logged_with_how_they_ended(pbx: Pbx) -
     assert rows[-1]["refusal"] == "not_a_member"
 
 
-def _call_in_background(pbx: Pbx, dialed: str, talk_ms: int) -> tuple[threading.Thread, list]:
-    results: list[CallResult] = []
-    thread = threading.Thread(
-        target=lambda: results.append(pbx.phone("3002").call(dialed, talk_ms=talk_ms))
-    )
-    thread.start()
-    return thread, results
-
-
-def test_service_restart_in_the_middle_of_a_call_loses_and_doubles_nothing(pbx: Pbx) -> None:
+@contextmanager
+def case_call_answered(pbx: Pbx, talk_ms: int) -> Iterator[tuple[int, list[CallResult]]]:
+    """Anna calls Ben on a new case; yields (case, results) once Ben has answered, and
+    returns when the call is over."""
     case = open_case(pbx, assigned="3002")
     ben = pbx.phone("3003")
     assert ben.register() == 200
     mark = pbx.ami.mark()
+    results: list[CallResult] = []
     with ben.listening():
-        thread, results = _call_in_background(pbx, f"*{case}*3003", talk_ms=4000)
+        thread = threading.Thread(
+            target=lambda: results.append(pbx.phone("3002").call(f"*{case}*3003", talk_ms=talk_ms))
+        )
+        thread.start()
         pbx.ami.wait_for(mark, "DialEnd", lambda e: e.get("DialStatus") == "ANSWER")
+        yield case, results
+        thread.join(timeout=40)
+
+
+def test_service_restart_in_the_middle_of_a_call_loses_and_doubles_nothing(pbx: Pbx) -> None:
+    with case_call_answered(pbx, talk_ms=4000) as (case, results):
         pbx.stop_service()  # the call ends while nobody listens to AMI
-        thread.join(timeout=30)
     assert results[0].code == 200
     pbx.start_service()  # reconciles from Asterisk's CDR file
     (contact,) = pbx.wait_contacts("case_id = ?", (case,))
@@ -144,18 +149,11 @@ def test_service_restart_in_the_middle_of_a_call_loses_and_doubles_nothing(pbx: 
 
 
 def test_asterisk_restart_in_the_middle_of_a_call_loses_and_doubles_nothing(pbx: Pbx) -> None:
-    case = open_case(pbx, assigned="3002")
-    ben = pbx.phone("3003")
-    assert ben.register() == 200
-    mark = pbx.ami.mark()
-    with ben.listening():
-        thread, _ = _call_in_background(pbx, f"*{case}*3003", talk_ms=8000)
-        pbx.ami.wait_for(mark, "DialEnd", lambda e: e.get("DialStatus") == "ANSWER")
+    with case_call_answered(pbx, talk_ms=8000) as (case, _):
         pbx.restart_asterisk()
-        thread.join(timeout=40)
     pbx.wait_service()
-    rows = pbx.wait_contacts("case_id = ?", (case,))
-    time.sleep(2)
+    pbx.wait_contacts("case_id = ?", (case,))
+    time.sleep(2)  # anything arriving twice (live and from the CDR file) would show by now
     rows = pbx.contacts("case_id = ?", (case,))
     assert len(rows) == 1
     assert rows[0]["outcome"] == "answered"
