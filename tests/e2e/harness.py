@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -366,8 +367,15 @@ class Pbx:
             self._ami = None
 
     def down(self) -> None:
+        """Stop everything; Asterisk's logs are kept beside the SIPp traces for a post-mortem."""
         if self._ami is not None:
             self._ami.close()
+        try:
+            logs = self.etc.parent / "log"
+            if logs.is_dir():
+                shutil.copytree(logs, self.work / "asterisk-log", dirs_exist_ok=True)
+        except (OSError, KeyError):
+            pass
         self.cug("sandbox", "down", "--remove", check=False)
 
     @property
