@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cug.cli import main
 from directory.schema import open_db
+from tests.unit.cli_runner import Cug as BaseCug
 from web.app import mount_api
 from web.auth import token_hash
 
 
-class Cug:
-    """Runs `cug --home HOME ...` as the admin `tester`."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, ok: bool = True) -> Result:
-        result = self.runner.invoke(
-            main, ["--home", str(self.home), *args], env={"CUG_ACTOR": "tester"}
-        )
-        assert (result.exit_code == 0) is ok, result.output
-        return result
-
-    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.home / "cug.db")
-        try:
-            return conn.execute(query, params).fetchall()
-        finally:
-            conn.close()
+class Cug(BaseCug):
+    """The CLI runner, and the API that a token it made opens."""
 
     async def status(self, token: str, path: str = "/api/v1/cases") -> int:
         """The API's answer to `token`, served from this home's directory."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cug.cli import main
+from tests.unit.cli_runner import Cug as BaseCug
 
 MEMBERS_CSV = """name,phone,role,district,supervisor_phone,extension
 Grace Akello,0772100001,supervisor,Oyam,,2001
@@ -22,31 +21,11 @@ Lanyero Joy,0772100009,psw,Oyam,0772100001,2009
 """
 
 
-class Cug:
-    """Runs `cug --home HOME ...` as the admin `tester`."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, ok: bool = True) -> Result:
-        result = self.runner.invoke(
-            main, ["--home", str(self.home), *args], env={"CUG_ACTOR": "tester"}
-        )
-        if ok:
-            assert result.exit_code == 0, result.output
-        else:
-            assert result.exit_code != 0, result.output
-        return result
+class Cug(BaseCug):
+    """The CLI runner with the case tests' helpers."""
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "--json").stdout)
-
-    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.home / "cug.db") as conn:
-            rows = conn.execute(query, params).fetchall()
-        conn.close()
-        return rows
 
     def add_contact(self, contact_id: int, placed_at: str, caller: str, callee: str) -> None:
         """A call in the contact log, as the log writer leaves it (not linked to a case)."""

@@ -1,0 +1,33 @@
+"""The `cug` command run in-process on a throw-away install, for the CLI tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from cug.cli import main
+
+
+class Cug:
+    """Runs `cug --home HOME ...` as the admin `tester`."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> Result:
+        result = self.runner.invoke(
+            main, ["--home", str(self.home), *args], env={"CUG_ACTOR": "tester"}
+        )
+        assert (result.exit_code == 0) is ok, result.output
+        return result
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the install's database (committed) and return its rows."""
+        with sqlite3.connect(self.home / "cug.db") as conn:
+            rows = conn.execute(query, params).fetchall()
+        conn.close()
+        return rows
