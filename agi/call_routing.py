@@ -1,4 +1,9 @@
-"""FastAGI handlers for calls: read who and what from the channel, ask routing, set the answer."""
+"""FastAGI handlers for calls: read who and what from the channel, ask routing, set the answer.
+
+A call costs two AGI round trips: the caller's name, then the whole route in one variable
+(agi/call_plan.py). Which phones of a member are registered is looked up by the dialplan
+when it rings them, so a phone that registers while a chain runs is still reached.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,56 @@ import logging
 import time
 
 from agi import variables as v
+from agi.call_plan import PROMPT_ROUTE, PlannedStep, dial_route, refuse_route
 from agi.call_tags import CallTags, encode
 from agi.fastagi import AgiCall
 from directory.case_links import CaseLookup
+from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.model import Member
 from directory.numbers import try_normalise
 from routing.calls import CallRequest, Decision, Policy, identify_by_caller_id, route_call
 from routing.case_link import CaseLink, link_call, split_case_prefix
+from routing.escalation import RuleKind, split_urgent, steps_for_call
 
 log = logging.getLogger(__name__)
 
 
-async def dial_strings(call: AgiCall, decision: Decision) -> tuple[str, str]:
-    """The Dial() strings for the member phones and for the mobile over the trunk.
-
-    Asterisk is asked which phones are registered right now (every contact of each
-    member, so a member with two phones rings on both); a member with none registered is
-    rung on their mobile over the trunk instead.
-    """
-    if decision.outside_number:
-        return f"PJSIP/{decision.outside_number}@{v.TRUNK_ENDPOINT}", ""
-    contacts = []
-    for target in decision.targets:
-        found = await call.get_full_variable(f"${{PJSIP_DIAL_CONTACTS({target.endpoint})}}")
-        if found:
-            contacts.append(found)
-    mobile = ""
-    if len(decision.targets) == 1 and decision.targets[0].mobile:
-        mobile = f"PJSIP/{decision.targets[0].mobile}@{v.TRUNK_ENDPOINT}"
-    return "&".join(contacts), mobile
+def escalation_steps(
+    directory: Directory,
+    chains: ChainStore,
+    caller: Member,
+    decision: Decision,
+    policy: Policy,
+    urgent: bool,
+) -> list[PlannedStep]:
+    """The steps of a call: a call to one member follows the callee's escalation chain;
+    a team or an outside number is one step. Everyone after the callee's own step must
+    press a key to take the call (and so must anyone on a mobile: the dialplan sees to it)."""
+    single = decision.targets[0] if len(decision.targets) == 1 else None
+    callee = directory.member(single.member_id) if single else None
+    if callee is None or decision.outside_number:
+        return [
+            PlannedStep(
+                targets=decision.targets,
+                outside_number=decision.outside_number or "",
+                ring_seconds=policy.ring_seconds,
+                mobiles=single is not None,  # a team is not rung on mobiles
+            )
+        ]
+    steps = []
+    _, planned = steps_for_call(directory, chains, caller, callee, policy, urgent)
+    for step in planned:
+        own = step.label == RuleKind.CALLEE.value
+        steps.append(
+            PlannedStep(
+                targets=step.targets,
+                outside_number=step.outside_number or "",
+                ring_seconds=step.ring_seconds,
+                confirm=not own and not step.outside_number,
+            )
+        )
+    return steps
 
 
 class CallRoutes:
@@ -45,6 +70,7 @@ class CallRoutes:
         self.directory = directory
         self.policy = policy
         self.cases = CaseLookup(directory.db)
+        self.chains = ChainStore(directory.db)
 
     async def member_call(self, call: AgiCall) -> None:
         """A call from a member's SIP phone: arg 1 is the endpoint, arg 2 what was dialed."""
@@ -63,7 +89,7 @@ class CallRoutes:
         who = f"trunk caller id {caller_id[:24]!r}"
         if caller is not None and caller.active and self._is_own_number(dialed):
             log.info("call from %s to the CUG number: prompt", who)
-            await call.set_variable(v.ACTION, v.ACTION_PROMPT)
+            await call.set_variable(v.ROUTE, PROMPT_ROUTE)
             return
         await self._answer(call, caller, dialed, who)
 
@@ -75,41 +101,50 @@ class CallRoutes:
 
     async def _answer(self, call: AgiCall, caller: Member | None, dialed: str, who: str) -> None:
         started = time.perf_counter()
-        number, keyed = split_case_prefix(dialed)
+        rest, urgent = split_urgent(dialed)
+        number, keyed = split_case_prefix(rest)
         decision = route_call(self.directory, CallRequest(caller, number, self.policy))
         callee = decision.targets[0] if len(decision.targets) == 1 else None
         link = CaseLink()
         if caller is not None and caller.active:
             link = link_call(self.cases, keyed, caller.id, callee.member_id if callee else None)
-        tags = CallTags(
-            dialed=number[:32],
-            caller_id=caller.id if caller else None,
-            callee_id=callee.member_id if callee else None,
-            callee_number=decision.outside_number or (callee.mobile if callee else None) or "",
-            case_id=link.case_id,
-            link=link.source,
-            note=link.note,
-            refusal=decision.refusal.value if decision.refusal else "",
-            after_close=link.after_close,
-        )
-        await call.set_variable(v.CDR_USERFIELD, encode(tags))
+        if link.case_id is not None and not urgent:
+            urgent = self.cases.case_urgent(link.case_id)
+        steps: list[PlannedStep] = []
         if decision.connects:
             assert caller is not None
-            sip, mobile = await dial_strings(call, decision)
-            await call.set_variable(v.DIAL, sip)
-            await call.set_variable(v.MOBILE, mobile)
-            await call.set_variable(v.LABEL, decision.label)
+            steps = escalation_steps(
+                self.directory, self.chains, caller, decision, self.policy, urgent
+            )
+        tags = encode(
+            CallTags(
+                dialed=number[:32],
+                caller_id=caller.id if caller else None,
+                callee_id=callee.member_id if callee else None,
+                callee_number=decision.outside_number or (callee.mobile if callee else None) or "",
+                case_id=link.case_id,
+                link=link.source,
+                note=link.note,
+                refusal=decision.refusal.value if decision.refusal else "",
+                after_close=link.after_close,
+                steps=len(steps) if len(steps) > 1 else None,
+                urgent=urgent,
+            )
+        )
+        if decision.connects:
+            assert caller is not None
             await call.set_variable("CALLERID(name)", caller.name)
-            await call.set_variable(v.ACTION, v.ACTION_DIAL)
+            route = dial_route(tags, caller.extension, link.case_id, urgent, steps)
         else:
             assert decision.refusal is not None
-            await call.set_variable(v.REASON, decision.refusal.value)
-            await call.set_variable(v.ACTION, v.ACTION_REFUSE)
+            route = refuse_route(decision.refusal.value, tags)
+        await call.set_variable(v.ROUTE, route)
         log.info(
-            "call from %s to %r: %s%s (%.1f ms)",
+            "call from %s to %r: %s%s%s (%.1f ms)",
             who,
             dialed[:32],
             "dial " + decision.label if decision.connects else f"refused: {decision.refusal}",
+            f", {len(steps)} steps" if len(steps) > 1 else "",
             f", case {link.case_id} ({link.source})" if link.case_id else "",
             (time.perf_counter() - started) * 1000,
         )

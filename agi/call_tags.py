@@ -30,6 +30,10 @@ class CallTags:
     after_close: bool = False
     kind: str = ""  # "reminder" for a follow-up reminder call; empty for a member's call
     reminder_id: int | None = None
+    steps: int | None = None  # how many escalation steps the call was planned with (>1)
+    urgent: bool = False
+    exhausted: bool = False  # z=1: the dialplan rang every step and nobody took the call
+    key: bool | None = None  # a=1 / a=0: whoever answered a leg pressed the key, or not
 
 
 _FIELDS = {
@@ -44,8 +48,13 @@ _FIELDS = {
     "x": "after_close",
     "t": "kind",
     "p": "reminder_id",
+    "s": "steps",
+    "u": "urgent",
+    "z": "exhausted",
+    "a": "key",
 }
-_INT_FIELDS = {"caller_id", "callee_id", "case_id", "reminder_id"}
+_INT_FIELDS = {"caller_id", "callee_id", "case_id", "reminder_id", "steps"}
+_BOOL_FIELDS = {"after_close", "urgent", "exhausted", "key"}
 
 
 def _clean(value: object) -> str:
@@ -57,9 +66,11 @@ def encode(tags: CallTags) -> str:
     parts = [VERSION]
     for key, name in _FIELDS.items():
         value = getattr(tags, name)
-        if value in (None, "", False):
+        if value is None or (value in ("", False) and name != "key"):
             continue
-        parts.append(f"{key}={_clean(1 if value is True else value)}")
+        if isinstance(value, bool):
+            value = 1 if value else 0
+        parts.append(f"{key}={_clean(value)}")
     return ";".join(parts)[:MAX_USERFIELD]
 
 
@@ -77,7 +88,7 @@ def decode(userfield: str) -> CallTags | None:
         if name in _INT_FIELDS:
             if value.isdigit():
                 values[name] = int(value)
-        elif name == "after_close":
+        elif name in _BOOL_FIELDS:
             values[name] = value == "1"
         else:
             values[name] = value

@@ -28,8 +28,37 @@ from directory.audit import now
 log = logging.getLogger(__name__)
 
 _ENDPOINT = re.compile(r"^PJSIP/([A-Za-z0-9_\-+]+)-[0-9a-f]+$")
-# The better of two outcomes for the same callee in one call (a member with two phones).
-_RANK = {"answered": 6, "busy": 5, "no_answer": 4, "unavailable": 3, "failed": 2, "refused": 1}
+# A leg of an escalation step (dialplan context cug-leg): ;1 is the caller's side, ;2 rings.
+_LEG = re.compile(r"^Local/([0-9]+)-(\+?[0-9]*)-([cm])-([0-9]+)@cug-leg-[0-9a-f]+;([12])$")
+# The better of two outcomes for the same callee in one call (a member with two phones, or
+# the two sides of an escalation leg): answered without the key beats ringing out.
+_RANK = {
+    "answered": 7,
+    "not_taken": 6,
+    "busy": 5,
+    "no_answer": 4,
+    "unavailable": 3,
+    "failed": 2,
+    "refused": 1,
+}
+
+
+@dataclass(frozen=True)
+class Leg:
+    extension: str  # "0" for an outside number
+    number: str
+    mode: str  # c: SIP phones with a key, m: mobile
+    step: int
+    side: int  # 1: the caller's side of the Local channel, 2: the side that rings
+
+    @classmethod
+    def parse(cls, channel: str) -> Leg | None:
+        m = _LEG.match(channel or "")
+        if not m:
+            return None
+        return cls(m.group(1), m.group(2), m.group(3), int(m.group(4)), int(m.group(5)))
+
+
 FLUSH_INTERVAL = 0.05
 FLUSH_BATCH = 2000
 
@@ -118,6 +147,27 @@ def outcome_of(cdr: Cdr, tags: CallTags | None) -> str:
     return "failed"
 
 
+def escalation_from_cdr(cdr: Cdr) -> dict[str, Any] | None:
+    """The escalation a CDR of the caller's own channel belongs to, if the call escalates."""
+    tags = decode(cdr.userfield)
+    if tags is None or not tags.steps or Leg.parse(cdr.channel) is not None:
+        return None
+    started = iso(cdr.start)
+    if not cdr.linkedid or started is None:
+        return None
+    return {
+        "linkedid": cdr.linkedid,
+        "caller_member_id": tags.caller_id,
+        "callee_member_id": tags.callee_id,
+        "case_id": tags.case_id,
+        "urgent": 1 if tags.urgent else 0,
+        "steps": tags.steps,
+        "started_at": started,
+        "exhausted": 1 if tags.exhausted else 0,
+        "seen_at": now(),
+    }
+
+
 def reminder_contact(
     reminder_id: int,
     *,
@@ -150,6 +200,8 @@ def reminder_contact(
         "link": "reminder",
         "link_note": "",
         "after_close": 0,
+        "step": None,
+        "confirm": None,
         "recorded_at": now(),
     }
 
@@ -194,6 +246,12 @@ class ContactLog:
         tags = decode(cdr.userfield)
         if tags is not None and tags.kind == "reminder":
             return self._reminder_from_cdr(cdr, tags)
+        inner = Leg.parse(cdr.channel)
+        if inner is not None:
+            return self._leg_from_cdr(cdr, tags, inner) if cdr.dstchannel else None
+        outer = Leg.parse(cdr.dstchannel)
+        if outer is not None:
+            return self._leg_from_cdr(cdr, tags, outer)
         caller_ext = endpoint_of(cdr.channel)
         if caller_ext == TRUNK_ENDPOINT:
             caller_ext = None
@@ -228,6 +286,43 @@ class ContactLog:
             "link": tags.link if tags else "",
             "link_note": tags.note if tags else "",
             "after_close": 1 if tags and tags.after_close else 0,
+            "step": 1 if tags and tags.steps and cdr.dstchannel else None,
+            "confirm": 0 if tags and tags.steps and cdr.dstchannel else None,
+            "recorded_at": now(),
+        }
+
+    def _leg_from_cdr(self, cdr: Cdr, tags: CallTags | None, leg: Leg) -> dict[str, Any]:
+        """One side of an escalation leg: the caller's side says whether the call was put
+        through (answered = the key was pressed); the ringing side whether someone
+        answered without pressing it (not_taken)."""
+        callee_id = self._member_id(leg.extension) if leg.extension != "0" else None
+        outcome = outcome_of(cdr, None)
+        if leg.side == 2 and tags is not None and tags.key is not None:
+            outcome = "answered" if tags.key else "not_taken"
+        elif leg.side == 2 and outcome == "answered":
+            outcome = "not_taken"  # answered, and the key is not known to have been pressed
+        callee_key = str(callee_id) if callee_id else (leg.number or leg.extension)
+        return {
+            "kind": "call",
+            "source_key": f"call:{cdr.linkedid}:{callee_key}",
+            "uniqueid": cdr.uniqueid,
+            "linkedid": cdr.linkedid,
+            "caller_member_id": tags.caller_id if tags else None,
+            "caller_number": cdr.src[:40] if leg.side == 1 else "",
+            "callee_member_id": callee_id,
+            "callee_number": leg.number if leg.mode == "m" or callee_id is None else "",
+            "dialed": (tags.dialed if tags else "")[:40],
+            "placed_at": iso(cdr.start),
+            "answered_at": iso(cdr.answer),
+            "ended_at": iso(cdr.end),
+            "outcome": outcome,
+            "refusal": "",
+            "case_id": tags.case_id if tags else None,
+            "link": tags.link if tags else "",
+            "link_note": tags.note if tags else "",
+            "after_close": 1 if tags and tags.after_close else 0,
+            "step": leg.step,
+            "confirm": 1,
             "recorded_at": now(),
         }
 
@@ -283,7 +378,31 @@ class ContactLog:
         """Store the contacts of `cdrs` in one transaction; returns how many rows changed."""
         self._ext_cache = {}
         rows = [row for row in map(self.contact_from_cdr, cdrs) if row is not None]
-        return self.write_rows(rows)
+        escalations = [e for e in map(escalation_from_cdr, cdrs) if e is not None]
+        with self.db.atomic():
+            changed = self.write_rows(rows)
+            self._write_escalations(escalations)
+        return changed
+
+    def _write_escalations(self, rows: list[dict[str, Any]]) -> None:
+        """One row per escalated call: its earliest start, and whether the chain ran out."""
+        for row in rows:
+            self.db.execute(
+                "INSERT INTO escalations (linkedid, caller_member_id, callee_member_id, case_id,"
+                " district, urgent, steps, started_at, exhausted, seen_at) "
+                "VALUES (:linkedid, :caller_member_id, :callee_member_id, :case_id,"
+                " (SELECT district FROM members WHERE id = :caller_member_id),"
+                " :urgent, :steps, :started_at, :exhausted, :seen_at) "
+                # A record seen again (live, then from the CDR file) changes nothing; a
+                # chain found exhausted after the call was settled is settled again.
+                "ON CONFLICT(linkedid) DO UPDATE SET "
+                "started_at = min(started_at, excluded.started_at), "
+                "exhausted = max(exhausted, excluded.exhausted), seen_at = excluded.seen_at, "
+                "settled_at = CASE WHEN excluded.exhausted > exhausted THEN NULL "
+                "ELSE settled_at END "
+                "WHERE excluded.exhausted > exhausted OR excluded.started_at < started_at",
+                row,
+            )
 
     def _existing(self, keys: list[str]) -> dict[str, tuple]:
         found: dict[str, tuple] = {}

@@ -8,12 +8,11 @@ they have not drifted apart.
 ROUTE_MEMBER_CALL = "member-call"
 ROUTE_TRUNK_CALL = "trunk-call"
 
-# Channel variables the routing handlers set.
-ACTION = "CUG_ACTION"  # "dial" or "refuse"
-DIAL = "CUG_DIAL"  # Dial() string for the registered contacts of the members to ring
-MOBILE = "CUG_MOBILE"  # Dial() string for the callee's mobile over the trunk, or empty
+# The channel variable the routing handlers set: the whole answer (agi/call_plan.py).
+ROUTE = "CUG_ROUTE"
+# Set by the dialplan from the route's first two fields.
+ACTION = "CUG_ACTION"  # "dial", "refuse" or "prompt"
 REASON = "CUG_REASON"  # why a call is refused (routing.calls.Refusal values)
-LABEL = "CUG_LABEL"  # what was reached ("My supervisor", a member's name)
 
 ACTION_DIAL = "dial"
 ACTION_REFUSE = "refuse"
@@ -27,5 +26,4 @@ CONTEXT_REMINDER = "cug-reminder"  # where a follow-up reminder call (AMI Origin
 TRUNK_ENDPOINT = "cug-trunk"
 
 # Names the handlers may set; anything else is refused before it reaches Asterisk.
-CDR_USERFIELD = "CDR(userfield)"  # the routing's view of the call, for the contact log
-SETTABLE = frozenset({ACTION, DIAL, MOBILE, REASON, LABEL, "CALLERID(name)", CDR_USERFIELD})
+SETTABLE = frozenset({ROUTE, "CALLERID(name)"})

@@ -9,8 +9,10 @@ etc/cug-members/ (by the service, from the directory): the only files not kept i
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
+import struct
 from pathlib import Path
 
 from agi import member_endpoints, variables
@@ -85,13 +87,41 @@ def local_files(settings: Settings) -> dict[str, str]:
         ),
         "cug-local/dialplan-globals.conf": (
             f"CUG_AGI = {settings.agi_url}\nCUG_RING_SECONDS = {int(settings.ring_seconds)}\n"
+            f"CUG_KEY_SECONDS = {int(settings.key_seconds)}\n"
+            # Time after answering to hear who calls and press 1, in two tries.
+            f"CUG_CONFIRM_SECONDS = {2 * (int(settings.key_seconds) + 10)}\n"
         ),
     }
+
+
+RINGBACK_DIR = "cug-local/moh-ringback"
+
+
+def ringback_tone(seconds: int = 30, rate: int = 8000) -> bytes:
+    """Ringback as Asterisk's raw signed-linear audio (.sln): 425 Hz, 1 s on, 4 s off."""
+    samples = []
+    for n in range(seconds * rate):
+        on = (n % (5 * rate)) < rate
+        samples.append(int(8000 * math.sin(2 * math.pi * 425 * n / rate)) if on else 0)
+    return struct.pack(f"<{len(samples)}h", *samples)
+
+
+def install_ringback(etc: Path, asterisk_etc: str) -> None:
+    """The file music on hold class cug-next-step plays, and the snippet naming its folder."""
+    tone = etc / RINGBACK_DIR / "ringback.sln"
+    if not tone.exists():
+        tone.parent.mkdir(parents=True, exist_ok=True)
+        tone.write_bytes(ringback_tone())
+    _write(
+        etc / "cug-local/musiconhold-ringback.conf",
+        f"directory = {_safe(asterisk_etc, 'etc dir')}/{RINGBACK_DIR}\n",
+    )
 
 
 def install(settings: Settings, etc: Path, directories: dict[str, str] | None = None) -> None:
     """Write the whole configuration into `etc` (an Asterisk's astetcdir)."""
     etc.mkdir(parents=True, exist_ok=True)
+    install_ringback(etc, (directories or {}).get("astetcdir", str(etc.resolve())))
     for source in sorted(CONF_DIR.glob("*.conf")) + sorted(DIALPLAN_DIR.glob("*.conf")):
         text = source.read_text()
         if source.name == "asterisk.conf" and directories:

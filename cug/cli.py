@@ -14,6 +14,7 @@ from cug import settings as settings_mod
 from cug.cli_api import api
 from cug.cli_case import case, report
 from cug.cli_directory import directory
+from cug.cli_escalation import escalation
 from cug.settings import Settings
 
 
@@ -46,6 +47,7 @@ main.add_command(directory)
 main.add_command(case)
 main.add_command(report)
 main.add_command(api)
+main.add_command(escalation)
 
 
 @main.command()
@@ -58,6 +60,11 @@ main.add_command(api)
 @click.option("--ring-seconds", type=click.IntRange(5, 120), help="Ring time before no answer.")
 @click.option(
     "--reminder-interval", type=click.IntRange(1, 3600), help="Seconds between follow-up checks."
+)
+@click.option(
+    "--key-seconds",
+    type=click.IntRange(2, 30),
+    help="Time to press 1 when answering an escalated call or a call on a mobile.",
 )
 @click.option("--trunk/--no-trunk", default=None, help="Accept a GSM gateway / operator trunk.")
 @click.option("--trunk-number", multiple=True, help="A number members dial to reach the CUG.")
@@ -72,6 +79,7 @@ def init(
     http_port: int | None,
     ring_seconds: int | None,
     reminder_interval: int | None,
+    key_seconds: int | None,
     trunk: bool | None,
     trunk_number: tuple[str, ...],
 ) -> None:
@@ -85,6 +93,7 @@ def init(
         ("http_port", http_port),
         ("ring_seconds", ring_seconds),
         ("reminder_interval", reminder_interval),
+        ("key_seconds", key_seconds),
         ("trunk_enabled", trunk),
     ):
         if value is not None:

@@ -15,6 +15,7 @@ from agi.call_routing import CallRoutes
 from agi.contact_log import ContactLog
 from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
+from agi.missed_calls import MissedCalls
 from agi.reminders import Reminders
 from cug.settings import Settings
 from directory.lookup import Directory
@@ -28,7 +29,11 @@ log = logging.getLogger(__name__)
 
 def policy_from(settings: Settings) -> Policy:
     own = {n for n in (try_normalise(x) for x in settings.trunk_numbers) if n}
-    return Policy(trunk_available=settings.trunk_enabled, own_numbers=frozenset(own))
+    return Policy(
+        trunk_available=settings.trunk_enabled,
+        own_numbers=frozenset(own),
+        ring_seconds=settings.ring_seconds,
+    )
 
 
 RECONCILE_INTERVAL = 10.0
@@ -100,6 +105,7 @@ async def run(settings: Settings) -> None:
     reminders = Reminders(db, ami, contacts, ring_seconds=settings.ring_seconds)
     ami.on_event("OriginateResponse", reminders.on_originate_response)
     tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))
+    tasks.append(asyncio.create_task(MissedCalls(db).run()))
     ami.connect()
 
     app = health_app(ami, agi, sync, contacts)

@@ -39,6 +39,7 @@ class Settings:
     http_port: int = 8480
     ring_seconds: int = 30  # how long a phone rings before the call counts as not answered
     reminder_interval: int = 60  # seconds between looks for follow-ups that are due
+    key_seconds: int = 6  # how long someone who answers an escalated call has to press 1
     ami_username: str = "cug"
     ami_secret: str = ""
     trunk_enabled: bool = False
@@ -72,6 +73,7 @@ class Settings:
         cp["calls"] = {
             "ring_seconds": str(self.ring_seconds),
             "reminder_interval": str(self.reminder_interval),
+            "key_seconds": str(self.key_seconds),
         }
         cp["ami"] = {"username": self.ami_username, "secret": self.ami_secret}
         cp["trunk"] = {
@@ -124,6 +126,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         if cp.has_section("calls"):
             s.ring_seconds = cp["calls"].getint("ring_seconds", s.ring_seconds)
             s.reminder_interval = cp["calls"].getint("reminder_interval", s.reminder_interval)
+            s.key_seconds = cp["calls"].getint("key_seconds", s.key_seconds)
         s.trunk_enabled = t.getboolean("enabled", False)
         s.trunk_password = t.get("password") or s.trunk_password
         s.trunk_numbers = t.get("numbers", "").split()

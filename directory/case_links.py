@@ -19,6 +19,10 @@ class CaseLookup:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.conn = db.conn
 
+    def case_urgent(self, number: int) -> bool:
+        row = self.conn.execute("SELECT urgency FROM cases WHERE id = ?", (number,)).fetchone()
+        return bool(row) and row[0] == "urgent"
+
     def case_status(self, number: int) -> str | None:
         row = self.conn.execute("SELECT status FROM cases WHERE id = ?", (number,)).fetchone()
         return row[0] if row else None

@@ -55,6 +55,37 @@ def _existing(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     return {row["phone"]: row for row in db["members"].rows}
 
 
+def supervisor_loop(supervisor_of: dict[str, str], start: str) -> list[str] | None:
+    """The loop `start` is in when each key's supervisor is its value (A's is B, B's is A),
+    as the keys from `start` round to it again; None when following supervisors ends."""
+    path = [start]
+    seen = {start}
+    current = supervisor_of.get(start)
+    while current:
+        if current == start:
+            return path + [start]
+        if current in seen:
+            return None  # a loop further up that `start` is not part of
+        path.append(current)
+        seen.add(current)
+        current = supervisor_of.get(current)
+    return None
+
+
+def _loop_through(db: sqlite_utils.Database, member_id: int, supervisor_id: int) -> list[str]:
+    """The names round the loop if `member_id` got `supervisor_id` as supervisor, else []."""
+    names = [db.execute("SELECT name FROM members WHERE id = ?", (member_id,)).fetchone()[0]]
+    current: int | None = supervisor_id
+    seen = {member_id}
+    while current is not None and current not in seen:
+        seen.add(current)
+        name, current = db.execute(
+            "SELECT name, supervisor_id FROM members WHERE id = ?", (current,)
+        ).fetchone()
+        names.append(name)
+    return names + [names[0]] if current == member_id else []
+
+
 def save_members(
     db: sqlite_utils.Database,
     members: Iterable[tuple[int, CleanMember]],
@@ -111,6 +142,20 @@ def save_members(
             and m.supervisor_phone not in existing
         ):
             result.errors.append((line, f"unknown supervisor {m.supervisor_phone}"))
+    if not result.errors:
+        # A chain of supervisors must end: escalation walks it (A's supervisor is B, B's A).
+        by_id = {row["id"]: phone for phone, row in existing.items()}
+        supervisor_of = {
+            phone: by_id.get(row["supervisor_id"], "") for phone, row in existing.items()
+        }
+        for _, m in items:
+            if m.phone in existing and given is not None and "supervisor_id" not in given:
+                continue
+            supervisor_of[m.phone] = m.supervisor_phone or ""
+        for line, m in items:
+            loop = supervisor_loop(supervisor_of, m.phone)
+            if loop:
+                result.errors.append((line, "supervisors go round in a loop: " + " → ".join(loop)))
     if result.errors:
         result.errors.sort(key=lambda e: e[0])
         return result
@@ -226,6 +271,9 @@ def update_member(
             errors.append("a member cannot be their own supervisor")
         else:
             supervisor_id = row[0]
+            loop = _loop_through(db, member_id, supervisor_id)
+            if loop:
+                errors.append("supervisors go round in a loop: " + " → ".join(loop))
     if errors:
         raise MemberError(errors)
     values = {

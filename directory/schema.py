@@ -277,6 +277,76 @@ def _m0004(db: sqlite_utils.Database) -> None:
     db["api_tokens"].create_index(["token_hash"], unique=True)
 
 
+@migrations(name="0005_escalation")
+def _m0005(db: sqlite_utils.Database) -> None:
+    # Escalation chains an admin set, per district and/or role ("" = any), normal or urgent;
+    # the rules are text (routing/escalation.py parses them). No row: the default chain.
+    db["escalation_chains"].create(
+        {
+            "id": int,
+            "district": str,
+            "role": str,
+            "urgent": int,
+            "rules": str,
+            "updated_at": str,
+            "updated_by": str,
+        },
+        pk="id",
+        not_null={"district", "role", "urgent", "rules", "updated_at", "updated_by"},
+        defaults={"district": "", "role": "", "urgent": 0},
+    )
+    db["escalation_chains"].create_index(["district", "role", "urgent"], unique=True)
+    # Each contact of an escalated call is one step: which step, and whether a key was needed.
+    db["contacts"].add_column("step", int)
+    db["contacts"].add_column("confirm", int)
+    # Missed-call notices: one per person rung who did not take an escalated call, and the
+    # "nobody took it" notices when a chain ran out. Sent by text once the relay exists.
+    db["call_notices"].create(
+        {
+            "id": int,
+            "linkedid": str,
+            "member_id": int,
+            "kind": str,  # missed | taken_by_colleague | chain_exhausted
+            "caller_member_id": int,
+            "case_id": int,
+            "taken_by_member_id": int,
+            "text": str,
+            "created_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"linkedid", "member_id", "kind", "text", "created_at"},
+        foreign_keys=[("member_id", "members", "id")],
+    )
+    db["call_notices"].create_index(["linkedid", "member_id", "kind"], unique=True)
+    # One row per escalated call (a call planned with more than one step), from its CDRs;
+    # who took it, at which step and after how long are filled in once the call is over.
+    db["escalations"].create(
+        {
+            "linkedid": str,
+            "caller_member_id": int,
+            "callee_member_id": int,
+            "case_id": int,
+            "district": str,  # the caller's
+            "urgent": int,
+            "steps": int,
+            "started_at": str,
+            "exhausted": int,  # 1 when every step rang and nobody took the call
+            "taken_by_member_id": int,
+            "taken_step": int,
+            "waited_seconds": float,  # from the call's start until it was taken or given up
+            "seen_at": str,  # when its last CDR was stored
+            "settled_at": str,  # when the notices were made
+        },
+        pk="linkedid",
+        not_null={"steps", "started_at", "seen_at"},
+        defaults={"exhausted": 0, "urgent": 0},
+    )
+    db["escalations"].create_index(["settled_at", "seen_at"])
+    db["escalations"].create_index(["started_at"])
+    db["call_notices"].create_index(["member_id", "created_at"])
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -66,6 +66,7 @@ class Policy:
     trunk_available: bool = False
     max_ring_group: int = 5
     own_numbers: frozenset[str] = frozenset()  # E.164 numbers members dial to reach the CUG
+    ring_seconds: int = 30  # how long a call that is not escalated rings
 
 
 def refuse(reason: Refusal, detail: str = "") -> Decision:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from directory.chains import ChainStore, StoredChain
 from directory.model import Member
 from routing.calls import DirectoryView, Policy, Target
 
@@ -54,6 +55,15 @@ DEFAULT_CHAIN = (
 )
 # An urgent call (a prefix, or a call on an urgent case) gives each step less time.
 URGENT_RING_SECONDS = 10
+# Keyed in front of what is dialed (before any case prefix): *0*2001, *0**42*2001.
+URGENT_PREFIX = "*0*"
+
+
+def split_urgent(dialed: str) -> tuple[str, bool]:
+    """`*0*<rest>` → (rest, True); anything else unchanged and not urgent."""
+    if dialed.startswith(URGENT_PREFIX) and len(dialed) > len(URGENT_PREFIX):
+        return dialed[len(URGENT_PREFIX) :], True
+    return dialed, False
 
 
 class ChainError(ValueError):
@@ -86,6 +96,48 @@ def check_chain(directory: DirectoryView, rules: list[Rule], roles: set[str]) ->
             reasons.append(f"step {n}: outside number {rule.value[:20]!r} must be digits")
     if reasons:
         raise ChainError(reasons)
+
+
+_KINDS = {k.value: k for k in RuleKind}
+
+
+def parse_rules(text: str) -> list[Rule]:
+    """An admin's chain, e.g. `callee:20, supervisor:20, role=probation:20, outside=116:60`.
+
+    Each step is `<kind>[=<value>]:<seconds>`; kinds are callee, supervisor, role (a role
+    code), member (an extension) and outside (a number over the trunk)."""
+    rules: list[Rule] = []
+    reasons: list[str] = []
+    for n, part in enumerate((p.strip() for p in text.split(",")), 1):
+        if not part:
+            continue
+        head, sep, seconds = part.rpartition(":")
+        kind_text, _, value = (head if sep else part).partition("=")
+        kind = _KINDS.get(kind_text.strip().lower())
+        if kind is None:
+            reasons.append(f"step {n}: unknown kind {kind_text.strip()[:20]!r}")
+            continue
+        if not sep or not seconds.strip().isdigit():
+            reasons.append(f"step {n}: ring time missing (write {kind.value}:20)")
+            continue
+        value = value.strip()
+        needs_value = kind in (RuleKind.ROLE, RuleKind.MEMBER, RuleKind.OUTSIDE)
+        if needs_value and not value:
+            reasons.append(f"step {n}: {kind.value} needs a value ({kind.value}=...)")
+            continue
+        if not needs_value and value:
+            reasons.append(f"step {n}: {kind.value} takes no value")
+            continue
+        rules.append(Rule(kind, int(seconds), value))
+    if reasons:
+        raise ChainError(reasons)
+    return rules
+
+
+def format_rules(rules: tuple[Rule, ...] | list[Rule]) -> str:
+    return ", ".join(
+        f"{r.kind.value}{'=' + r.value if r.value else ''}:{r.ring_seconds}" for r in rules
+    )
 
 
 def _members_for(
@@ -142,3 +194,63 @@ def plan(
         )
         steps.append(Step(targets=targets, ring_seconds=seconds, label=rule.kind.value))
     return steps
+
+
+@dataclass(frozen=True)
+class Chain:
+    rules: tuple[Rule, ...]
+    source: str  # where it came from: "default" or the scope of the stored chain
+
+
+def chain_for(store: ChainStore, callee: Member, urgent: bool = False) -> Chain:
+    """The chain a call to `callee` follows: the most specific stored chain (an urgent one
+    first for an urgent call), else the default. A stored chain that no longer parses is
+    passed over, never a reason to fail a call."""
+    for want_urgent in (True, False) if urgent else (False,):
+        for stored in store.candidates(callee.district, callee.role, want_urgent):
+            try:
+                return Chain(tuple(parse_rules(stored.rules)), stored.scope)
+            except ChainError:
+                continue
+    return Chain(DEFAULT_CHAIN, "default")
+
+
+def steps_for_call(
+    directory: DirectoryView,
+    store: ChainStore,
+    caller: Member,
+    callee: Member,
+    policy: Policy,
+    urgent: bool = False,
+) -> tuple[Chain, list[Step]]:
+    """The chain a call to `callee` follows and its steps now. The callee is always rung
+    first: a stored chain that does not start with them gets their step put in front."""
+    chain = chain_for(store, callee, urgent)
+    rules = chain.rules
+    if not rules or rules[0].kind is not RuleKind.CALLEE:
+        rules = (Rule(RuleKind.CALLEE, policy.ring_seconds), *rules)
+    return chain, plan(directory, caller, callee, rules, policy, urgent)
+
+
+def edit_chain(
+    store: ChainStore,
+    directory: DirectoryView,
+    district: str,
+    role: str,
+    urgent: bool,
+    text: str,
+    actor: str,
+) -> StoredChain:
+    """An admin's new chain, checked (every reason at once) and stored with an audit row."""
+    reasons = store.known_scope(district, role)
+    try:
+        rules = parse_rules(text)
+    except ChainError as exc:
+        raise ChainError(reasons + exc.reasons) from None
+    try:
+        check_chain(directory, rules, store.roles())
+    except ChainError as exc:
+        reasons += exc.reasons
+    if reasons:
+        raise ChainError(reasons)
+    return store.save(district, role, urgent, format_rules(rules), actor)

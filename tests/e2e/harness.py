@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 SIPP_DIR = Path(__file__).parent / "sipp"
@@ -82,6 +83,21 @@ def final_response(trace: Path, method: str) -> int | None:
 
 def received_requests(trace: Path, method: str) -> list[str]:
     return [m for d, m in messages(trace) if d == "in" and m.startswith(method + " ")]
+
+
+def request_times(trace: Path, method: str) -> list[datetime]:
+    """When each `method` request reached this phone, from the trace's timestamps."""
+    if not trace.exists():
+        return []
+    times = []
+    text = trace.read_text(errors="replace")
+    for stamp, block in re.findall(
+        r"^-{10,} (\S+ \S+)\n(.*?)(?=^-{10,}|\Z)", text, flags=re.MULTILINE | re.DOTALL
+    ):
+        head, _, body = block.strip().partition("\n")
+        if "received" in head and body.strip().startswith(method + " "):
+            times.append(datetime.fromisoformat(stamp))
+    return times
 
 
 @dataclass
@@ -166,6 +182,7 @@ class Phone:
         self.port = pbx.ports.take()
         self.media_port = pbx.ports.take(block=8)
         self.runs = 0
+        self.registered_at = 0.0
 
     def _trace(self, what: str) -> Path:
         self.runs += 1
@@ -217,22 +234,31 @@ class Phone:
             subprocess.run(cmd, capture_output=True, timeout=30, cwd=self.pbx.work)
             code = final_response(trace, "REGISTER")
             if code is not None:
+                self.registered_at = time.monotonic()
                 return code
         return None
 
+    def settle(self) -> None:
+        """Wait until Asterisk sees this phone reachable, and will go on seeing it.
+
+        Asterisk qualifies a contact the moment it registers, while the REGISTER's SIPp has
+        already exited and the answering one is not up yet: that OPTIONS goes unanswered
+        and marks the phone unreachable when it times out (3 s). A real phone is always
+        listening; here the answering phone waits out that first qualify, then checks."""
+        left = QUALIFY_TIMEOUT - (time.monotonic() - self.registered_at)
+        if left > 0:
+            time.sleep(left)
+        self.pbx.wait_reachable(self.username)
+
     @contextmanager
-    def listening(self, ring_ms: int = 200) -> Iterator[Path]:
-        """Answer the next call (after `ring_ms` of ringing); yields the message trace."""
-        trace = self._trace("answer")
-        cmd = self._sipp(
-            "answer.xml", trace, "-set", "ring_ms", str(ring_ms), "-timeout", "60s", remote=False
-        )
+    def _answering(self, cmd: list[str], trace: Path) -> Iterator[Path]:
+        """Run a SIPp phone that answers, seen reachable by Asterisk, for the block."""
         proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.pbx.work
         )
         try:
             time.sleep(0.2)
-            self.pbx.wait_reachable(self.username)
+            self.settle()
             yield trace
         finally:
             time.sleep(0.3)
@@ -241,6 +267,26 @@ class Phone:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+    def listening(self, ring_ms: int = 200) -> AbstractContextManager[Path]:
+        """Answer the next call (after `ring_ms` of ringing); yields the message trace."""
+        trace = self._trace("answer")
+        cmd = self._sipp(
+            "answer.xml", trace, "-set", "ring_ms", str(ring_ms), "-timeout", "60s", remote=False
+        )
+        return self._answering(cmd, trace)
+
+    def behaving(
+        self, behaviour: str, ring_ms: int = 300, key_ms: int = 5500
+    ) -> AbstractContextManager[Path]:
+        """Take the next call as `behaviour` says: "key" (answer and press 1 after `key_ms`),
+        "no-key" (answer, press nothing), "busy" (486) or "ignore" (ring until cancelled)."""
+        code = {"key": 1, "no-key": 2, "busy": 3, "ignore": 4}[behaviour]
+        trace = self._trace(behaviour)
+        settings = {"behaviour": code, "ring_ms": ring_ms, "key_ms": key_ms}
+        args = [x for name, value in settings.items() for x in ("-set", name, str(value))]
+        cmd = self._sipp("callee.xml", trace, *args, "-timeout", "120s", remote=False)
+        return self._answering(cmd, trace)
 
     def call(
         self, dialed: str, talk_ms: int = 300, timeout: int = 30, caller: str | None = None
@@ -273,6 +319,10 @@ class Phone:
         return CallResult(
             final_response(trace, "INVITE"), trace, proc.returncode, proc.stderr[-2000:]
         )
+
+
+QUALIFY_TIMEOUT = 3.5  # Asterisk's qualify_timeout (3 s), and a little more
+SHORT_CHAIN = "callee:6, supervisor:6, role=probation:6, role=dac:6, outside=116:6"
 
 
 class Pbx:
@@ -336,13 +386,28 @@ class Pbx:
             "6",
             "--reminder-interval",
             "1",
+            "--key-seconds",
+            "2",
         ]
         for number in trunk_numbers:
             args += ["--trunk-number", number]
         self.cug(*args)
         self.cug("directory", "import", str(members_csv))
+        # Escalation as by default, with test-length ring times.
+        self.cug("escalation", "set", SHORT_CHAIN)
         self.cug("sandbox", "up")
+        # A verbose log of every call for the post-mortem of a failed test (asterisk-log/).
+        self.cli("logger add channel calls.log notice,warning,error,verbose(3),dtmf")
         self.wait_service()
+
+    @contextmanager
+    def chain(self, rules: str) -> Iterator[None]:
+        """Every call follows the escalation chain `rules` inside the block."""
+        self.cug("escalation", "set", rules)
+        try:
+            yield
+        finally:
+            self.cug("escalation", "set", SHORT_CHAIN)
 
     def stop_service(self) -> None:
         from cug.sandbox import ServiceProcess

@@ -114,8 +114,8 @@ def test_unanswered_and_refused_calls_are_logged_with_how_they_ended(pbx: Pbx) -
     anna, ben = pbx.phone("3002"), pbx.phone("3003")
     assert ben.register() == 200
     mark = pbx.ami.mark()
-    with ben.listening(ring_ms=20000):
-        assert anna.call("3003").code == 480  # rang out after the install's 6 s
+    with pbx.chain("callee:6"), ben.listening(ring_ms=20000):
+        assert anna.call("3003").code == 480  # rang out after 6 s, nobody after Ben
     linkedid = pbx.ami.wait_for(mark, "Cdr", lambda e: e["Channel"].startswith("PJSIP/3002-"))[
         "LinkedID"
     ]

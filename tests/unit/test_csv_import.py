@@ -270,3 +270,28 @@ def test_awkward_names_are_stored_exactly(
     assert member_count(db) == 1
     rows = list(csv.reader(io.StringIO(export_text(db))))
     assert rows[1][0] == name
+
+
+def test_supervisors_in_a_loop_are_refused(db: sqlite_utils.Database, tmp_path: Path) -> None:
+    text = HEADER + (
+        "Worker A,0772100070,psw,Gulu,0772100071,,,,\n"
+        "Worker B,0772100071,psw,Gulu,0772100070,,,,\n"
+        "Worker C,0772100072,psw,Gulu,0772100070,,,,\n"
+    )
+    result = import_csv(db, write(tmp_path, text), "admin")
+    assert [n for n, _ in result.errors] == [2, 3]  # C reports to the loop but is not in it
+    assert "loop: +256772100070 → +256772100071 → +256772100070" in result.errors[0][1]
+    assert member_count(db) == 0
+
+
+def test_an_import_closing_a_loop_with_members_already_there_is_refused(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    first = HEADER + (
+        "Worker A,0772100070,psw,Gulu,0772100071,,,,\nBoss B,0772100071,supervisor,Gulu,,,,,\n"
+    )
+    assert import_csv(db, write(tmp_path, first), "admin").ok
+    closing = HEADER + "Boss B,0772100071,supervisor,Gulu,0772100070,,,,\n"
+    result = import_csv(db, write(tmp_path, closing), "admin")
+    assert [n for n, _ in result.errors] == [2]
+    assert Directory(db).find("0772100071").supervisor_id is None

@@ -46,15 +46,19 @@ def served_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> set[str]:
     return registered
 
 
-@pytest.mark.parametrize("name", [v.ACTION, v.DIAL, v.MOBILE, v.REASON, v.LABEL])
+@pytest.mark.parametrize("name", [v.ACTION, v.REASON])
 def test_channel_variables_are_used_by_the_dialplan(name: str) -> None:
     assert re.search(r"\$\{" + re.escape(name) + r"\}", CODE), name
 
 
-@pytest.mark.parametrize("name", [v.ACTION, v.DIAL, v.MOBILE, v.REASON, v.LABEL])
-def test_settable_names_are_the_shared_names(name: str) -> None:
-    assert name in v.SETTABLE
-    assert name.startswith("CUG_")
+def test_the_route_is_read_and_cleared_before_each_ask() -> None:
+    assert "CUT(" + v.ROUTE + ",|," in CODE
+    asks = re.findall(r"AGI\(\$\{CUG_AGI\}/", CODE)
+    assert len(re.findall(r"Set\(" + v.ROUTE + r"=\)", CODE)) == len(asks)
+
+
+def test_the_service_sets_only_the_route_and_the_callers_name() -> None:
+    assert {v.ROUTE, "CALLERID(name)"} == v.SETTABLE
 
 
 @pytest.mark.parametrize("route", [v.ROUTE_MEMBER_CALL, v.ROUTE_TRUNK_CALL])
@@ -94,7 +98,7 @@ def test_dialplan_tests_no_action_the_service_never_sets() -> None:
 
 def test_dialplan_reads_no_cug_variable_nobody_sets(tmp_path: Path) -> None:
     read = set(re.findall(r"\$\{(CUG_[A-Z_]+)\}", CODE))
-    set_in_dialplan = set(re.findall(r"(?:Set\(|Read\()(CUG_[A-Z_]+)", CODE))
+    set_in_dialplan = set(re.findall(r"(?:Set\(|Read\()(?:__?)?(CUG_[A-Z_]+)", CODE))
     generated = local_files(load(home=tmp_path))["cug-local/dialplan-globals.conf"]
     shipped = (ROOT / "asterisk-conf" / "extensions.conf").read_text()
     globals_ = set(re.findall(r"^(CUG_[A-Z_]+)\s*=", generated + "\n" + shipped, re.M))

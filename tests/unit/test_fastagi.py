@@ -123,7 +123,7 @@ class Session:
     commands: list[str] = field(default_factory=list)
 
     @property
-    def all_sets(self) -> dict[str, str]:
+    def sets(self) -> dict[str, str]:
         out = {}
         for command in self.commands:
             if command.startswith("SET VARIABLE "):
@@ -133,13 +133,32 @@ class Session:
         return out
 
     @property
-    def sets(self) -> dict[str, str]:
-        """The variables the dialplan acts on (the CDR userfield is checked by `tags`)."""
-        return {k: val for k, val in self.all_sets.items() if k != v.CDR_USERFIELD}
+    def fields(self) -> list[str]:
+        """CUG_ROUTE split as the dialplan splits it."""
+        return self.sets.get(v.ROUTE, "").split("|")
+
+    @property
+    def action(self) -> str:
+        return self.fields[0]
+
+    @property
+    def reason(self) -> str:
+        assert self.action == v.ACTION_REFUSE
+        return self.fields[1]
+
+    @property
+    def steps(self) -> list[str]:
+        assert self.action == v.ACTION_DIAL
+        return self.fields[3:]
 
     @property
     def tags(self) -> CallTags | None:
-        return decode(self.all_sets.get(v.CDR_USERFIELD, ""))
+        route = self.fields
+        if route[0] == v.ACTION_DIAL:
+            return decode(route[1])
+        if route[0] == v.ACTION_REFUSE:
+            return decode(route[2])
+        return None
 
 
 def headers_for(script: str, *args: str, callerid: str = "2002", **extra: str) -> str:
@@ -206,78 +225,66 @@ async def play_asterisk(
         writer.close()
 
 
-def contact(ext: str, port: int = 5060) -> str:
-    return f"PJSIP/{ext}/sip:{ext}@127.0.0.1:{port}"
-
-
-async def test_member_call_is_dialed(agi: AgiServerThread) -> None:
-    s = await play_asterisk(
-        agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"), {"2003": contact("2003")}
-    )
-    assert s.sets == {
-        v.DIAL: contact("2003"),
-        v.MOBILE: "",
-        v.LABEL: "Auma Christine",
-        "CALLERID(name)": "Okello Denis",
-        v.ACTION: v.ACTION_DIAL,
-    }
-    assert s.commands[1] == 'GET FULL VARIABLE "${PJSIP_DIAL_CONTACTS(2003)}"'
+async def test_member_call_follows_the_callees_chain(agi: AgiServerThread) -> None:
+    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
+    assert s.sets["CALLERID(name)"] == "Okello Denis"
+    assert s.action == v.ACTION_DIAL
+    assert s.fields[2] == "2002:0:0"  # caller extension, no case, not urgent
+    # The callee rings as a plain call; the supervisor, probation and DAC officers after
+    # them must press a key. No trunk: no mobiles, no Child Helpline step.
+    assert s.steps == ["20:0:2003-", "20:1:2001-", "20:1:2006-", "20:1:2007-"]
+    assert len(s.commands) == 2  # two round trips: the name, the route
     assert agi.app is not None and agi.app.served == 1
 
 
 async def test_member_dialing_a_mobile_number_format(agi: AgiServerThread) -> None:
-    s = await play_asterisk(
-        agi.port,
-        headers_for(v.ROUTE_MEMBER_CALL, "2002", "+256772100003"),
-        {"2003": contact("2003")},
-    )
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
-    assert s.sets[v.DIAL] == contact("2003")
+    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "+256772100003"))
+    assert s.steps[0] == "20:0:2003-"
 
 
-async def test_with_trunk_the_mobile_is_the_fallback(agi_trunk: AgiServerThread) -> None:
-    s = await play_asterisk(
-        agi_trunk.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"), {"2003": contact("2003")}
-    )
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
-    assert s.sets[v.DIAL] == contact("2003")
-    assert s.sets[v.MOBILE] == f"PJSIP/+256772100003@{v.TRUNK_ENDPOINT}"
-
-
-async def test_unregistered_phone(agi: AgiServerThread, agi_trunk: AgiServerThread) -> None:
-    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
-    assert s.sets[v.DIAL] == "" and s.sets[v.MOBILE] == ""
+async def test_with_trunk_mobiles_and_the_helpline_join_the_chain(
+    agi_trunk: AgiServerThread,
+) -> None:
     s = await play_asterisk(agi_trunk.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
-    assert s.sets[v.DIAL] == ""
-    assert s.sets[v.MOBILE] == f"PJSIP/+256772100003@{v.TRUNK_ENDPOINT}"
+    assert s.steps == [
+        "20:0:2003-+256772100003",
+        "20:1:2001-+256772100001",
+        "20:1:2006-+256772100006",
+        "20:1:2007-+256772100007",
+        "60:0:0-116",
+    ]
+    assert s.tags is not None and s.tags.steps == 5
 
 
-async def test_ring_group_dials_every_registered_contact(agi_trunk: AgiServerThread) -> None:
+async def test_urgent_prefix_shortens_every_step(agi_trunk: AgiServerThread) -> None:
+    s = await play_asterisk(agi_trunk.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "*0*2003"))
+    assert s.fields[2] == "2002:0:1"
+    assert [step.split(":")[0] for step in s.steps] == ["10"] * 5
+    assert s.tags is not None and s.tags.urgent and s.tags.dialed == "2003"
+
+
+async def test_supervisor_short_code_escalates_from_the_supervisor(agi: AgiServerThread) -> None:
+    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "100"))
+    # Grace (2001) has no supervisor: her chain goes on to the district's officers.
+    assert s.steps == ["20:0:2001-", "20:1:2006-", "20:1:2007-"]
+
+
+async def test_ring_group_is_one_step_without_mobiles(agi_trunk: AgiServerThread) -> None:
     agi_trunk.in_thread(
         lambda db: db.execute("INSERT INTO short_codes VALUES ('105', 'role', 'psw', NULL, 'PSWs')")
     )
-    two_phones = contact("2003") + "&" + contact("2003", 5062)
-    s = await play_asterisk(
-        agi_trunk.port,
-        headers_for(v.ROUTE_MEMBER_CALL, "2002", "105"),
-        {"2003": two_phones, "2008": contact("2008")},
-    )
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
-    assert s.sets[v.DIAL] == two_phones + "&" + contact("2008")
-    assert s.sets[v.MOBILE] == ""  # a group is not rung on mobiles
-    assert s.sets[v.LABEL] == "PSWs"
+    s = await play_asterisk(agi_trunk.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "105"))
+    assert s.steps == ["30:0:2003-&2008-"]  # a team is not rung on mobiles
+    assert s.tags is not None and s.tags.steps is None
 
 
 async def test_outside_number_goes_to_the_trunk(
     agi: AgiServerThread, agi_trunk: AgiServerThread
 ) -> None:
     s = await play_asterisk(agi_trunk.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "116"))
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
-    assert s.sets[v.DIAL] == f"PJSIP/116@{v.TRUNK_ENDPOINT}"
-    assert not any(c.startswith("GET FULL VARIABLE") for c in s.commands)
+    assert s.steps == ["30:0:0-116"]
     s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "116"))
-    assert s.sets == {v.REASON: "no_trunk", v.ACTION: v.ACTION_REFUSE}
+    assert s.reason == "no_trunk"
 
 
 @pytest.mark.parametrize(
@@ -294,7 +301,9 @@ async def test_outside_number_goes_to_the_trunk(
 )
 async def test_refusals(agi: AgiServerThread, endpoint: str, dialed: str, reason: str) -> None:
     s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, endpoint, dialed))
-    assert s.sets == {v.REASON: reason, v.ACTION: v.ACTION_REFUSE}
+    assert s.reason == reason
+    assert len(s.commands) == 1  # one round trip
+    assert s.tags is not None and s.tags.refusal == reason
 
 
 async def test_early_close_does_not_freeze_the_server(agi: AgiServerThread) -> None:
@@ -312,7 +321,7 @@ async def test_early_close_does_not_freeze_the_server(agi: AgiServerThread) -> N
         play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003")), 1.0
     )
     assert time.monotonic() - started < 1.0
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
+    assert s.action == v.ACTION_DIAL
     silent.close()
 
 
@@ -330,11 +339,11 @@ async def test_oversized_headers_are_dropped(agi: AgiServerThread) -> None:
         "agi_arg_1", junk + "agi_arg_1"
     )
     assert len(block) > MAX_HEADER_BYTES
-    s = await play_asterisk(agi.port, block, {"2003": contact("2003")})
+    s = await play_asterisk(agi.port, block)
     assert s.commands == []
     assert agi.app is not None and agi.app.served == 0
     s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
+    assert s.action == v.ACTION_DIAL
 
 
 @pytest.mark.parametrize("script", ["no-such-route", "", "member-call/../x", "MEMBER-CALL"])
@@ -347,9 +356,8 @@ async def test_route_with_query_string(agi: AgiServerThread) -> None:
     s = await play_asterisk(
         agi.port,
         headers_for(v.ROUTE_MEMBER_CALL + "?x=1", "2002", "2003"),
-        {"2003": contact("2003")},
     )
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
+    assert s.action == v.ACTION_DIAL
 
 
 async def test_peer_hanging_up_mid_call_leaves_the_server_working(agi: AgiServerThread) -> None:
@@ -357,12 +365,12 @@ async def test_peer_hanging_up_mid_call_leaves_the_server_working(agi: AgiServer
     writer.write(headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003").encode())
     await writer.drain()
     first = await asyncio.wait_for(reader.readline(), REPLY_TIMEOUT)
-    assert first.startswith(b"SET VARIABLE CDR(userfield)")
+    assert first.startswith(b"SET VARIABLE CALLERID(name)")
     writer.write(b"HANGUP\n")
     await writer.drain()
     writer.close()
     s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
+    assert s.action == v.ACTION_DIAL
 
 
 async def test_hostile_member_name_cannot_inject_a_command(agi: AgiServerThread) -> None:
@@ -370,15 +378,13 @@ async def test_hostile_member_name_cannot_inject_a_command(agi: AgiServerThread)
     agi.in_thread(
         lambda db: db.execute("UPDATE members SET name = ? WHERE extension = '2002'", (name,))
     )
-    s = await play_asterisk(
-        agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"), {"2003": contact("2003")}
-    )
+    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
     assert all(c.startswith(("SET VARIABLE ", "GET FULL VARIABLE ")) for c in s.commands)
     callerid = [c for c in s.commands if c.startswith("SET VARIABLE CALLERID(name) ")]
     assert len(callerid) == 1
     assert "\n" not in callerid[0] and "\r" not in callerid[0]
     assert s.sets["CALLERID(name)"] == 'Okello "Denis" EXEC Dial PJSIP/+256700000000@cug-trunk \\'
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
+    assert s.action == v.ACTION_DIAL
 
 
 @pytest.mark.parametrize(
@@ -423,8 +429,8 @@ async def test_set_variable_refuses_unknown_names(name: str) -> None:
     with pytest.raises(ValueError, match="unknown variable"):
         await call.set_variable(name, "x")
     assert request.sent == []
-    await call.set_variable(v.ACTION, v.ACTION_DIAL)
-    assert request.sent == [f'SET VARIABLE {v.ACTION} "dial"']
+    await call.set_variable(v.ROUTE, "prompt")
+    assert request.sent == [f'SET VARIABLE {v.ROUTE} "prompt"']
     assert call.arg(1) == "2002" and call.arg(2) == ""
 
 
@@ -446,11 +452,9 @@ def trunk_headers(callerid: str, dialed: str, **extra: str) -> str:
     "callerid", ["0772100002", "+256772100002", "256772100002", "00256772100002"]
 )
 async def test_trunk_member_dialing_an_extension(agi_trunk: AgiServerThread, callerid: str) -> None:
-    s = await play_asterisk(
-        agi_trunk.port, trunk_headers(callerid, "2003"), {"2003": contact("2003")}
-    )
-    assert s.sets[v.ACTION] == v.ACTION_DIAL
-    assert s.sets[v.DIAL] == contact("2003")
+    s = await play_asterisk(agi_trunk.port, trunk_headers(callerid, "2003"))
+    assert s.action == v.ACTION_DIAL
+    assert s.steps[0] == "20:0:2003-+256772100003"
     assert s.tags is not None and s.tags.caller_id is not None
 
 
@@ -459,10 +463,8 @@ async def test_trunk_member_dialing_an_extension(agi_trunk: AgiServerThread, cal
 async def test_trunk_stranger_is_refused(
     agi_trunk: AgiServerThread, callerid: str, dialed: str
 ) -> None:
-    s = await play_asterisk(
-        agi_trunk.port, trunk_headers(callerid, dialed), {"2003": contact("2003")}
-    )
-    assert s.sets == {v.REASON: "unknown_caller", v.ACTION: v.ACTION_REFUSE}
+    s = await play_asterisk(agi_trunk.port, trunk_headers(callerid, dialed))
+    assert s.reason == "unknown_caller"
 
 
 @pytest.mark.parametrize("dialed", ["", "0800100116", "+256800100116"])
@@ -470,12 +472,12 @@ async def test_trunk_member_calling_the_cug_number_is_prompted(
     agi_trunk: AgiServerThread, dialed: str
 ) -> None:
     s = await play_asterisk(agi_trunk.port, trunk_headers("0772100002", dialed))
-    assert s.sets == {v.ACTION: v.ACTION_PROMPT}
+    assert s.sets == {v.ROUTE: "prompt"}
 
 
 async def test_trunk_inactive_member_is_not_prompted(agi_trunk: AgiServerThread) -> None:
     s = await play_asterisk(agi_trunk.port, trunk_headers("0772100009", ""))
-    assert s.sets == {v.REASON: "inactive_caller", v.ACTION: v.ACTION_REFUSE}
+    assert s.reason == "inactive_caller"
 
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x1c", "\x1e", "\r"])
@@ -487,9 +489,8 @@ async def test_caller_id_name_cannot_forge_a_header(
     s = await play_asterisk(
         agi_trunk.port,
         trunk_headers("0772999999", "2003", agi_calleridname=forged),
-        {"2003": contact("2003")},
     )
-    assert s.sets == {v.REASON: "unknown_caller", v.ACTION: v.ACTION_REFUSE}
+    assert s.reason == "unknown_caller"
 
 
 @pytest.mark.parametrize(
@@ -508,6 +509,5 @@ async def test_a_line_break_smuggled_into_the_request_gets_no_answer(
     s = await play_asterisk(
         agi_trunk.port,
         trunk_headers("0772999999", "2003", agi_calleridname=forged),
-        {"2003": contact("2003")},
     )
     assert s.commands == []

@@ -131,6 +131,17 @@ def test_update_refuses_conflicts(
     assert audit_count(db) == audits
 
 
+def test_update_refuses_a_loop_of_supervisors(
+    directory: Directory, db: sqlite_utils.Database
+) -> None:
+    # Okello (2002) reports to Grace (2001): Grace may not report to Okello.
+    before = db.execute("SELECT * FROM members ORDER BY id").fetchall()
+    with pytest.raises(MemberError, match="loop: Grace Akello → Okello Denis → Grace Akello"):
+        edit(db, "2001", supervisor_phone="0772100002")
+    assert db.execute("SELECT * FROM members ORDER BY id").fetchall() == before
+    assert edit(db, "2001", supervisor_phone="0772100011") == {"supervisor_id": 10}
+
+
 def test_update_member_itself_refuses_self_supervision(
     directory: Directory, db: sqlite_utils.Database
 ) -> None:
