@@ -79,11 +79,19 @@ def local_files(settings: Settings) -> dict[str, str]:
         "cug-local/pjsip-trunk.conf": trunk,
         "cug-local/manager-port.conf": f"port = {int(settings.ami_port)}\n",
         "cug-local/manager-users.conf": (
+            # The service: the events it uses (manager-service-events.conf), its actions.
             f"[{_safe(settings.ami_username, 'AMI user')}]\n"
             f"secret = {_safe(settings.ami_secret, 'AMI secret')}\n"
             "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
-            "read = system,call,cdr,reporting,agent,dialplan\n"
+            "read = system,call,cdr\n"
             "write = system,call,originate,reporting\n"
+            '#include "manager-service-events.conf"\n\n'
+            # A read-only watcher for diagnostics and the end-to-end tests: every call event.
+            f"[{_safe(settings.ami_username, 'AMI user')}-watch]\n"
+            f"secret = {_safe(settings.ami_watch_secret, 'AMI watch secret')}\n"
+            "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+            "read = system,call,cdr,reporting,agent\n"
+            "write =\n"
         ),
         "cug-local/dialplan-globals.conf": (
             f"CUG_AGI = {settings.agi_url}\nCUG_RING_SECONDS = {int(settings.ring_seconds)}\n"

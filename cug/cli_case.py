@@ -470,6 +470,8 @@ def report(
     cases without one; ref m/a/d/c/f: referrals made/accepted/declined/completed/failed;
     to done: median referral made to completed; overdue: follow-ups past due with no contact
     since; linked: contacts placed by the district's members that are linked to a case.
+    Escalated calls: how many, the step they were taken at, how long callers waited, and
+    how many nobody took.
     """
     db = _db(s)
     try:
@@ -496,6 +498,15 @@ def report(
     click.echo(REPORT_HEADER)
     for r in table:
         click.echo(_report_row(r))
+    for r in table:
+        if r.escalated_calls:
+            steps = ", ".join(f"step {k}: {n}" for k, n in r.escalations_taken_at_step.items())
+            click.echo(
+                f"{r.district} {r.month} escalated calls: {r.escalated_calls}; taken at "
+                f"{steps or 'no step'}; wait median {duration(r.escalation_wait_median_s)}, "
+                f"p90 {duration(r.escalation_wait_p90_s)}; nobody took "
+                f"{r.escalations_exhausted}"
+            )
     for r in table:
         for title, reasons in (("declined", r.decline_reasons), ("failed", r.failure_reasons)):
             if reasons:

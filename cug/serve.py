@@ -37,6 +37,7 @@ def policy_from(settings: Settings) -> Policy:
 
 
 RECONCILE_INTERVAL = 10.0
+SETTLE_INTERVAL = 1.0  # how often escalated calls that ended are settled (notices made)
 
 
 def health_app(
@@ -58,6 +59,18 @@ def health_app(
     app = web.Application()
     app.router.add_get("/health", health)
     return app
+
+
+def _sync(job: Any) -> Any:
+    """A plain function as a job for _every, its failures logged and retried next time."""
+
+    async def run() -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("%s failed; will retry", getattr(job, "__qualname__", job))
+
+    return run
 
 
 async def _every(interval: float, job: Any) -> None:
@@ -103,9 +116,10 @@ async def run(settings: Settings) -> None:
     else:
         log.warning("no cdr_file in settings: contacts missed while AMI was down are lost")
     reminders = Reminders(db, ami, contacts, ring_seconds=settings.ring_seconds)
+    missed = MissedCalls(db)
+    tasks.append(asyncio.create_task(_every(SETTLE_INTERVAL, _sync(missed.settle_due))))
     ami.on_event("OriginateResponse", reminders.on_originate_response)
     tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))
-    tasks.append(asyncio.create_task(MissedCalls(db).run()))
     ami.connect()
 
     app = health_app(ami, agi, sync, contacts)

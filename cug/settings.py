@@ -42,6 +42,7 @@ class Settings:
     key_seconds: int = 6  # how long someone who answers an escalated call has to press 1
     ami_username: str = "cug"
     ami_secret: str = ""
+    ami_watch_secret: str = ""  # the read-only AMI user <username>-watch (diagnostics, tests)
     trunk_enabled: bool = False
     trunk_password: str = ""
     trunk_numbers: list[str] = field(default_factory=list)
@@ -75,7 +76,11 @@ class Settings:
             "reminder_interval": str(self.reminder_interval),
             "key_seconds": str(self.key_seconds),
         }
-        cp["ami"] = {"username": self.ami_username, "secret": self.ami_secret}
+        cp["ami"] = {
+            "username": self.ami_username,
+            "secret": self.ami_secret,
+            "watch_secret": self.ami_watch_secret,
+        }
         cp["trunk"] = {
             "enabled": "yes" if self.trunk_enabled else "no",
             "password": self.trunk_password,
@@ -104,6 +109,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         # Two installs on one machine never share a sandboxed Asterisk's folder.
         instance="cug-" + hashlib.sha256(str(home).encode()).hexdigest()[:10],
         ami_secret=new_secret(),
+        ami_watch_secret=new_secret(),
         trunk_password=new_secret(),
     )
     path = home / SETTINGS_FILE
@@ -123,6 +129,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.http_port = n.getint("http_port", s.http_port)
         s.ami_username = a.get("username", s.ami_username)
         s.ami_secret = a.get("secret") or s.ami_secret
+        s.ami_watch_secret = a.get("watch_secret") or s.ami_watch_secret or new_secret()
         if cp.has_section("calls"):
             s.ring_seconds = cp["calls"].getint("ring_seconds", s.ring_seconds)
             s.reminder_interval = cp["calls"].getint("reminder_interval", s.reminder_interval)

@@ -24,6 +24,12 @@ Definitions (the same everywhere in this module):
   by their text, ignoring letter case and surrounding spaces.
 * **Referral completion time**: seconds from `made_at` to the `completed` step in
   `referral_events`; median over completed referrals.
+* **Escalated calls**: calls that rang a second step of their escalation chain, or ran out
+  of steps (directory table `escalations`), counted in the month (UTC) of their start and
+  the district of their calling member, once settled (a few seconds after they end).
+  `taken at step n` counts the calls someone took with the key; the wait is seconds from
+  the call's start until it was taken (nearest-rank median and 90th percentile over taken
+  calls); `exhausted` counts calls where every step rang and nobody took it.
 * **Overdue follow-up**: a case that is not closed, whose `follow_up_due` is before `as_of`
   (default now), with no contact linked to the case placed at or after `follow_up_due`.
 
@@ -98,6 +104,11 @@ class DistrictMonth:
     follow_ups_overdue: int = 0
     contacts: int = 0
     contacts_linked: int = 0
+    escalated_calls: int = 0
+    escalations_taken_at_step: dict[str, int] = field(default_factory=dict)
+    escalation_wait_median_s: int | None = None
+    escalation_wait_p90_s: int | None = None
+    escalations_exhausted: int = 0
 
     @property
     def linked_share(self) -> float | None:
@@ -255,6 +266,7 @@ def district_month_report(
             e.response_median_s, e.response_p90_s = r["p50"], r["p90"]
         _referral_counts(db, entry)
         _contact_counts(db, entry, district, month)
+        _escalation_counts(db, entry, district, month)
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_cases")
         if started and db.conn.in_transaction:
@@ -349,6 +361,47 @@ def _referral_counts(db: sqlite_utils.Database, entry: Entry) -> None:
     """
     for r in rows(db.execute(_percentiles_sql(source, "seconds"))):
         entry(r["district"], r["month"]).referral_completion_median_s = r["p50"]
+
+
+def _escalation_counts(
+    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
+) -> None:
+    where, params = _filters("e.started_at", "e.district", district, month)
+    db.execute("DROP TABLE IF EXISTS temp._report_escalations")
+    db.execute(
+        "CREATE TEMP TABLE _report_escalations AS "
+        "SELECT e.district, strftime('%Y-%m', e.started_at) AS month, e.taken_step, "
+        "e.exhausted, CAST(round(e.waited_seconds) AS INTEGER) AS wait "
+        "FROM escalations e WHERE e.settled_at IS NOT NULL "
+        f"AND (e.reached_step > 1 OR e.exhausted = 1) AND {where}",
+        params,
+    )
+    try:
+        for r in rows(
+            db.execute(
+                "SELECT district, month, count(*) AS n, sum(exhausted) AS exhausted "
+                "FROM _report_escalations WHERE month IS NOT NULL GROUP BY 1, 2"
+            )
+        ):
+            e = entry(r["district"] or "-", r["month"])
+            e.escalated_calls, e.escalations_exhausted = r["n"], r["exhausted"] or 0
+        for r in rows(
+            db.execute(
+                "SELECT district, month, taken_step, count(*) AS n FROM _report_escalations "
+                "WHERE month IS NOT NULL AND taken_step IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 3"
+            )
+        ):
+            entry(r["district"] or "-", r["month"]).escalations_taken_at_step[
+                str(r["taken_step"])
+            ] = r["n"]
+        taken = "(SELECT * FROM _report_escalations WHERE taken_step IS NOT NULL)"
+        for r in rows(db.execute(_percentiles_sql(taken, "wait"))):
+            if r["month"] is None:
+                continue
+            e = entry(r["district"] or "-", r["month"])
+            e.escalation_wait_median_s, e.escalation_wait_p90_s = r["p50"], r["p90"]
+    finally:
+        db.execute("DROP TABLE IF EXISTS temp._report_escalations")
 
 
 def _contact_counts(

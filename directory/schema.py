@@ -334,6 +334,7 @@ def _m0005(db: sqlite_utils.Database) -> None:
             "exhausted": int,  # 1 when every step rang and nobody took the call
             "taken_by_member_id": int,
             "taken_step": int,
+            "reached_step": int,  # the last step that rang: 1 when it never left the callee
             "waited_seconds": float,  # from the call's start until it was taken or given up
             "seen_at": str,  # when its last CDR was stored
             "settled_at": str,  # when the notices were made

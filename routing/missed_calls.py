@@ -42,11 +42,16 @@ class Settled:
 def settle(
     rung: list[Rung], caller_id: int | None, exhausted: bool, escalate_to: list[int]
 ) -> Settled:
-    """`escalate_to`: who hears when nobody took the call (the caller's supervisor and the
+    """Notices only for a call that escalated (rang a second step, or ran out).
+    `escalate_to`: who hears when nobody took the call (the caller's supervisor and the
     district's officers), in order; nobody is told twice and the caller is never told."""
     taken = [r for r in rung if r.outcome == "answered"]
     taken_by = min(taken, key=lambda r: (r.answered_at or "", r.step)) if taken else None
     notices: list[Notice] = []
+    if not exhausted and all(r.step <= 1 for r in rung):
+        # Taken by the callee, or the caller hung up while the callee's phone rang: the call
+        # never escalated, and a phone shows its own missed calls.
+        return Settled(taken_by, ())
     told: set[int] = set()
     for r in sorted(rung, key=lambda r: (r.step, r.member_id)):
         if r.member_id in told or r.member_id == caller_id:

@@ -289,9 +289,15 @@ class Phone:
         return self._answering(cmd, trace)
 
     def call(
-        self, dialed: str, talk_ms: int = 300, timeout: int = 30, caller: str | None = None
+        self,
+        dialed: str,
+        talk_ms: int = 300,
+        timeout: int = 30,
+        caller: str | None = None,
+        skip_ms: int = 0,
     ) -> CallResult:
-        """Place a call to `dialed`; `caller` is the From user (a trunk sends the mobile's)."""
+        """Place a call to `dialed`; `caller` is the From user (a trunk sends the mobile's);
+        `skip_ms` > 0 presses # that long after early media starts (escalation's skip key)."""
         trace = self._trace("call")
         cmd = self._sipp(
             "call.xml",
@@ -308,6 +314,9 @@ class Phone:
             "-set",
             "talk_ms",
             str(talk_ms),
+            "-set",
+            "skip_ms",
+            str(skip_ms),
             "-m",
             "1",
             "-timeout",
@@ -447,7 +456,7 @@ class Pbx:
     def ami(self) -> AmiObserver:
         if self._ami is None:
             a = self.settings()["ami"]
-            self._ami = AmiObserver(self.ami_port, a["username"], a["secret"])
+            self._ami = AmiObserver(self.ami_port, a["username"] + "-watch", a["watch_secret"])
         return self._ami
 
     def settings(self) -> dict[str, dict[str, str]]:

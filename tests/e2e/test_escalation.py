@@ -182,3 +182,24 @@ def test_the_chain_finishes_when_the_service_dies_mid_call(pbx: Pbx, chain) -> N
         pbx.start_service()
     esc = last_escalation(pbx, timeout=30)  # logged from Asterisk's CDR file after restart
     assert outcomes(pbx, esc["linkedid"]) == {"3003": (1, "no_answer"), "3001": (2, "answered")}
+
+
+def test_the_caller_skips_a_step_with_the_hash_key(pbx: Pbx, chain) -> None:
+    chain("callee:5, supervisor:60, role=dac:8")
+    anna, ben, sarah, dac = (pbx.phone(e) for e in ("3002", "3003", "3001", "3010"))
+    for phone in (anna, ben, sarah, dac):
+        assert phone.register() == 200
+    with (
+        ben.behaving("ignore"),
+        sarah.behaving("ignore") as sarah_trace,
+        dac.behaving("key") as dac_trace,
+    ):
+        # Early media starts with Sarah's step; Anna presses # 2 s into it.
+        result = anna.call("3003", talk_ms=500, timeout=60, skip_ms=2000)
+    assert result.code == 200
+    sarah_rang, dac_rang = request_times(sarah_trace, "INVITE"), request_times(dac_trace, "INVITE")
+    skipped_after = (dac_rang[0] - sarah_rang[0]).total_seconds()
+    assert 1.5 <= skipped_after <= 4.0, skipped_after  # not Sarah's 60 s
+    assert received_requests(sarah_trace, "CANCEL")
+    esc = last_escalation(pbx)
+    assert outcomes(pbx, esc["linkedid"])["3010"] == (3, "answered")

@@ -227,8 +227,19 @@ def test_nobody_is_told_twice_and_the_caller_never() -> None:
 
 
 def test_a_caller_who_hangs_up_is_not_an_exhausted_chain() -> None:
+    result = settle(
+        [Rung(5, 1, "no_answer"), Rung(7, 2, "no_answer")],
+        caller_id=1,
+        exhausted=False,
+        escalate_to=[6],
+    )
+    assert [n.kind for n in result.notices] == [NoticeKind.MISSED, NoticeKind.MISSED]
+
+
+def test_a_call_that_never_left_the_callee_leaves_no_notice() -> None:
+    # The caller hung up while the callee's own phone rang: the phone shows that missed call.
     result = settle([Rung(5, 1, "no_answer")], caller_id=1, exhausted=False, escalate_to=[6])
-    assert [n.kind for n in result.notices] == [NoticeKind.MISSED]
+    assert result.notices == ()
 
 
 def test_unrelated_records_are_untouched(db) -> None:
@@ -239,3 +250,43 @@ def test_unrelated_records_are_untouched(db) -> None:
     assert db["escalations"].count == 0
     row = db.execute("SELECT step, confirm FROM contacts").fetchone()
     assert row == (None, None)
+
+
+def test_the_report_counts_escalated_calls_per_district_and_month(db) -> None:
+    from directory.report import district_month_report
+
+    log, missed = ContactLog(db), MissedCalls(db)
+    log.write(call_taken_by_supervisor(db))
+    tags = TAGS.format(c=mid(db, "2002"), e=mid(db, "2003"))
+    other = [
+        replace(c, linkedid="other", uniqueid=c.uniqueid + "x")
+        for c in (
+            cdr("PJSIP/2002-1", "PJSIP/2003-2", "NO ANSWER", "02:00", "", "02:20", tags),
+            cdr("PJSIP/2002-1", "", "NO ANSWER", "02:20", "", "02:26", tags + ";z=1", "Hangup"),
+        )
+    ]
+    log.write(other)
+    missed.settle_due(settled_at())
+    (oyam,) = district_month_report(db, "Oyam", "2026-11")
+    assert oyam.escalated_calls == 2
+    assert oyam.escalations_taken_at_step == {"2": 1}
+    assert (oyam.escalation_wait_median_s, oyam.escalation_wait_p90_s) == (14, 14)
+    assert oyam.escalations_exhausted == 1
+    assert district_month_report(db, "Oyam", "2026-10") == []
+
+
+def test_a_call_the_callee_took_is_settled_in_bulk_without_notices(db) -> None:
+    from directory.report import district_month_report
+
+    tags = TAGS.format(c=mid(db, "2002"), e=mid(db, "2003"))
+    ContactLog(db).write(
+        [cdr("PJSIP/2002-1", "PJSIP/2003-2", "ANSWERED", "00:00", "00:03", "00:30", tags)]
+    )
+    missed = MissedCalls(db)
+    assert missed.settle_plain(settled_at()) == 1
+    esc = db["escalations"].get(LINKED)
+    assert (esc["taken_step"], esc["reached_step"]) == (1, 1)
+    assert esc["taken_by_member_id"] == mid(db, "2003") and esc["settled_at"]
+    assert missed.settle_due(settled_at()) == 0
+    assert db["call_notices"].count == 0
+    assert district_month_report(db, "Oyam", "2026-11")[0].escalated_calls == 0

@@ -183,11 +183,33 @@ async def test_endpoint_sync_reloads_after_ami_comes_back(
     assert ami.reloaded == ["res_pjsip.so"] and not sync.reload_pending
 
 
+# Files included inside another file's section: options only, no section of their own.
+FRAGMENTS = {"manager-service-events.conf"}
+
+
 @pytest.mark.parametrize("path", CONF_FILES, ids=lambda p: p.name)
 def test_shipped_config_parses(path: Path, tmp_path: Path) -> None:
-    config, _ = parse_conf(path.read_text(), tmp_path)
+    text = path.read_text()
+    if path.name in FRAGMENTS:
+        text = "[fragment]\n" + text
+    config, _ = parse_conf(text, tmp_path)
     assert config.categories, f"{path.name} has no sections"
     assert all(c.name.strip() for c in config.categories)
+    if path.name in FRAGMENTS:
+        assert config.categories[0].items, f"{path.name} sets nothing"
+
+
+def test_the_service_user_hears_only_the_events_it_uses(tmp_path: Path) -> None:
+    from cug.asterisk_config import local_files
+    from cug.settings import load
+
+    users = local_files(load(home=tmp_path))["cug-local/manager-users.conf"]
+    service, watch = users.split("\n\n", 1)
+    assert '#include "manager-service-events.conf"' in service
+    assert "eventfilter" not in watch and "write =\n" in watch  # read-only, every event
+    events = (ROOT / "asterisk-conf" / "manager-service-events.conf").read_text()
+    names = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\)", events, re.M))
+    assert names == {"Cdr", "OriginateResponse", "FullyBooted"}
 
 
 def sections(path: Path, tmp_path: Path) -> dict[str, dict[str, list[str]]]:
