@@ -6,9 +6,14 @@ whole route or none. Fields are separated by `|`, and every value in it is made 
 service (digits, extensions, E.164 numbers, the CDR tags), so nothing a caller typed can
 add a field.
 
-    dial|<cdr tags>|<caller extension>:<case>:<urgent>|<step>|<step>...
+    dial|<cdr tags>|<caller extension>:<case>:<urgent>|<secs>|<dial now>|<step>|<step>...
     refuse|<reason>|<cdr tags>
     prompt
+
+`<dial now>` is the Dial() string of the first step's registered SIP phones, looked up when
+the call was routed (`<secs>` their ring time), so the usual call (rung once, answered)
+runs a handful of dialplan priorities; it is empty when the first step needs the walk
+(a key to press, a mobile, nobody registered).
 
 A step is `<ring seconds>:<confirm>:<leg>&<leg>...`, and a leg is `<extension>-<number>`:
 the member's extension (0 for an outside number) and the number to ring over the trunk when
@@ -71,12 +76,36 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_:;=+*#.\-]", "", text)
 
 
+# What a Dial() string of registered contacts may hold: PJSIP/<endpoint>/<sip URI> joined by
+# &. A contact URI is what a member's phone registered: anything else (a comma would end
+# Dial()'s first argument, a | a route field) and the dialplan's own walk rings it instead.
+_DIAL_NOW = re.compile(r"^PJSIP/[0-9]+/sips?:[A-Za-z0-9_.!~*'+\-@:;=?%\[\]]+$")
+
+
+def dial_now(contacts: list[str]) -> str:
+    """The Dial() string for contacts PJSIP_DIAL_CONTACTS gave, or "" if any looks odd."""
+    parts = [p for c in contacts for p in c.split("&") if p]
+    if not parts or not all(_DIAL_NOW.match(p) for p in parts):
+        return ""
+    return "&".join(parts)
+
+
 def dial_route(
-    tags: str, caller_extension: str, case_id: int | None, urgent: bool, steps: list[PlannedStep]
+    tags: str,
+    caller_extension: str,
+    case_id: int | None,
+    urgent: bool,
+    steps: list[PlannedStep],
+    now: str = "",
 ) -> str:
-    """The route for a call to connect; steps that would not fit are left off (logged)."""
+    """The route for a call to connect; steps that would not fit are left off (logged).
+    `now`: the first step's registered phones as a Dial() string (see dial_now), or ""."""
     ext = caller_extension if _EXTENSION.match(caller_extension or "") else "0"
-    route = f"dial|{_safe(tags)}|{ext}:{case_id or 0}:{1 if urgent else 0}"
+    first = max(1, min(int(steps[0].ring_seconds), 600)) if steps and now else ""
+    route = (
+        f"dial|{_safe(tags)}|{ext}:{case_id or 0}:{1 if urgent else 0}|{first}|"
+        f"{now if first else ''}"
+    )
     for n, step in enumerate(steps):
         part = encode_step(step)
         if len(route) + 1 + len(part) > MAX_ROUTE:

@@ -223,14 +223,15 @@ def bench(opts: dict[str, Any]) -> dict[str, Any]:
         for phone in callers:
             if phone.register(expires=3600) != 200:
                 raise click.ClickException(f"{phone.username} did not register")
-        pbx.cli(f"dialplan set global CUG_BENCH_RING {opts['ring']}")
-        pbx.cli(f"dialplan set global CUG_BENCH_NEXT {SUPERVISOR}")
         for concurrency in opts["concurrency"]:
             for label, source, marker in (
                 ("routing", ROUTING, "member-call"),
                 ("static", STATIC, "CUG_BENCH_NEXT"),
             ):
                 use_dialplan(pbx, box, source, marker)
+                # After the reload: it clears the globals set from the CLI.
+                pbx.cli(f"dialplan set global CUG_BENCH_RING {opts['ring']}")
+                pbx.cli(f"dialplan set global CUG_BENCH_NEXT {SUPERVISOR}")
                 report["runs"].append(
                     asdict(measure(pbx, label, concurrency, opts["ring"], callers))
                 )

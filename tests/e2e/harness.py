@@ -295,9 +295,10 @@ class Phone:
         timeout: int = 30,
         caller: str | None = None,
         skip_ms: int = 0,
+        skip_key: str = "#",
     ) -> CallResult:
         """Place a call to `dialed`; `caller` is the From user (a trunk sends the mobile's);
-        `skip_ms` > 0 presses # that long after early media starts (escalation's skip key)."""
+        `skip_ms` > 0 presses `skip_key` (# or 5) that long after early media starts."""
         trace = self._trace("call")
         cmd = self._sipp(
             "call.xml",
@@ -317,6 +318,9 @@ class Phone:
             "-set",
             "skip_ms",
             str(skip_ms),
+            "-set",
+            "skip_key",
+            {"#": "0", "5": "5"}[skip_key],
             "-m",
             "1",
             "-timeout",

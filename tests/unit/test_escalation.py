@@ -252,6 +252,8 @@ def test_route_steps_for_the_dialplan() -> None:
         "dial",
         "cug1;c=1",
         "2002:7:1",
+        "",
+        "",
         "20:0:2001-+256772100001",
         "15:1:2001-+256772100001&2002-",
         "20:0:2001-",
@@ -262,8 +264,8 @@ def test_route_steps_for_the_dialplan() -> None:
 def test_route_values_cannot_add_fields() -> None:
     hostile = Target(1, "A|B", "2001|x", "+2567|72")
     route = dial_route("cug1|refuse", "20|01", None, False, [PlannedStep(targets=(hostile,))])
-    assert route.count("|") == 3  # dial, tags, call, one step
-    assert route.endswith("|0:0:0|20:0:")
+    assert route.count("|") == 5  # dial, tags, call, (nothing to ring now), one step
+    assert route.endswith("|0:0:0|||20:0:")
     assert refuse_route("no|thing", "t|x").split("|") == ["refuse", "nothing", "tx"]
 
 

@@ -149,7 +149,12 @@ class Session:
     @property
     def steps(self) -> list[str]:
         assert self.action == v.ACTION_DIAL
-        return self.fields[3:]
+        return self.fields[5:]
+
+    @property
+    def dial_now(self) -> tuple[str, str]:
+        """(ring seconds, Dial() string) of the first step's phones rung straight away."""
+        return self.fields[3], self.fields[4]
 
     @property
     def tags(self) -> CallTags | None:
@@ -225,6 +230,11 @@ async def play_asterisk(
         writer.close()
 
 
+def contact(ext: str, port: int = 5060) -> str:
+    """A registered contact as PJSIP_DIAL_CONTACTS gives it."""
+    return f"PJSIP/{ext}/sip:{ext}@127.0.0.1:{port}"
+
+
 async def test_member_call_follows_the_callees_chain(agi: AgiServerThread) -> None:
     s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
     assert s.sets["CALLERID(name)"] == "Okello Denis"
@@ -233,8 +243,39 @@ async def test_member_call_follows_the_callees_chain(agi: AgiServerThread) -> No
     # The callee rings as a plain call; the supervisor, probation and DAC officers after
     # them must press a key. No trunk: no mobiles, no Child Helpline step.
     assert s.steps == ["20:0:2003-", "20:1:2001-", "20:1:2006-", "20:1:2007-"]
-    assert len(s.commands) == 2  # two round trips: the name, the route
+    assert s.dial_now == ("", "")  # 2003 has no phone registered: the dialplan's walk
+    # Three round trips: the name, the callee's registered phones, the route.
+    assert len(s.commands) == 3
     assert agi.app is not None and agi.app.served == 1
+
+
+async def test_registered_phones_of_the_first_step_are_rung_straight_away(
+    agi: AgiServerThread,
+) -> None:
+    two = f"{contact('2003')}&{contact('2003', 5062)}"
+    s = await play_asterisk(
+        agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"), {"2003": two}
+    )
+    assert s.dial_now == ("20", two)
+    assert s.steps[0] == "20:0:2003-"  # still there: the walk tries mobiles if unreachable
+
+
+@pytest.mark.parametrize(
+    "registered",
+    [
+        "PJSIP/2003/sip:2003@127.0.0.1:5060,,U(cug-confirm)",  # a comma ends Dial()'s argument
+        "PJSIP/2003/sip:2003@127.0.0.1:5060|refuse",  # a | would be a field of the route
+        "PJSIP/2004/sip:x@y&Local/1@cug-leg",  # not a PJSIP contact
+    ],
+)
+async def test_an_odd_registered_contact_is_left_to_the_walk(
+    agi: AgiServerThread, registered: str
+) -> None:
+    s = await play_asterisk(
+        agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"), {"2003": registered}
+    )
+    assert s.dial_now == ("", "")
+    assert s.fields.count("refuse") == 0 and len(s.fields) == 9
 
 
 async def test_member_dialing_a_mobile_number_format(agi: AgiServerThread) -> None:
@@ -261,6 +302,30 @@ async def test_urgent_prefix_shortens_every_step(agi_trunk: AgiServerThread) -> 
     assert s.fields[2] == "2002:0:1"
     assert [step.split(":")[0] for step in s.steps] == ["10"] * 5
     assert s.tags is not None and s.tags.urgent and s.tags.dialed == "2003"
+
+
+async def test_a_call_on_an_urgent_case_is_urgent_by_itself(agi: AgiServerThread) -> None:
+    def urgent_case(db: sqlite_utils.Database) -> None:
+        for number, urgency in ((41, "urgent"), (42, "normal")):
+            db["cases"].insert(
+                {
+                    "id": number,
+                    "reference": f"NCH-{number}",
+                    "district": "Oyam",
+                    "category": "neglect",
+                    "urgency": urgency,
+                    "status": "open",
+                    "reported_at": "2026-11-01T08:00:00+00:00",
+                }
+            )
+
+    agi.in_thread(urgent_case)
+    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "*41*2003"))
+    assert s.fields[2] == "2002:41:1"
+    assert {step.split(":")[0] for step in s.steps} == {"10"}
+    s = await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "*42*2003"))
+    assert s.fields[2] == "2002:42:0"
+    assert {step.split(":")[0] for step in s.steps} == {"20"}
 
 
 async def test_supervisor_short_code_escalates_from_the_supervisor(agi: AgiServerThread) -> None:
