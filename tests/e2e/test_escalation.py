@@ -207,3 +207,25 @@ def test_the_caller_skips_a_step_with_the_hash_key_and_no_other(
     assert received_requests(sarah_trace, "CANCEL")
     esc = last_escalation(pbx)
     assert outcomes(pbx, esc["linkedid"])["3010"] == (3, "answered")
+
+
+def test_a_step_nobody_can_be_reached_at_is_passed_at_once(pbx: Pbx, chain) -> None:
+    # The health worker (3005) has no phone registered, and with the trunk gone nobody's
+    # mobile can be rung: that step is unreachable and the chain goes straight on.
+    chain("callee:5, role=health:15, supervisor:8")
+    trunk = pbx.trunk()
+    assert trunk.register(expires=0) == 200  # the gateway is offline
+    anna, ben, sarah = pbx.phone("3002"), pbx.phone("3003"), pbx.phone("3001")
+    for phone in (anna, ben, sarah):
+        assert phone.register() == 200
+    with ben.behaving("ignore") as ben_trace, sarah.behaving("key") as sarah_trace:
+        result = anna.call("3003", talk_ms=500, timeout=60)
+    assert result.code == 200
+    waited = (
+        request_times(sarah_trace, "INVITE")[0] - request_times(ben_trace, "INVITE")[0]
+    ).total_seconds()
+    assert 4.5 <= waited <= 7.0, waited  # Ben's 5 s, then not the health step's 15 s
+    esc = last_escalation(pbx)
+    steps = outcomes(pbx, esc["linkedid"])
+    assert steps["3005"][0] == 2 and steps["3005"][1] in ("failed", "unavailable")
+    assert steps["3001"] == (3, "answered")
