@@ -34,22 +34,29 @@ def escalation_steps(
     policy: Policy,
     urgent: bool,
 ) -> list[PlannedStep]:
-    """The steps of a call: a call to one member follows the callee's escalation chain;
-    a team or an outside number is one step. Everyone after the callee's own step must
-    press a key to take the call (and so must anyone on a mobile: the dialplan sees to it)."""
-    single = decision.targets[0] if len(decision.targets) == 1 else None
-    callee = directory.member(single.member_id) if single else None
-    if callee is None or decision.outside_number:
+    """The steps of a call: a call to one member follows the callee's escalation chain; a
+    call to a team (a role short code) rings the team first, then the chain of its first
+    member, so nobody hits a dead end when the whole desk is out; an outside number is one
+    step. Everyone after the first step must press a key to take the call (and so must
+    anyone on a mobile: the dialplan sees to it)."""
+    if decision.outside_number or not decision.targets:
         return [
             PlannedStep(
-                targets=decision.targets,
                 outside_number=decision.outside_number or "",
                 ring_seconds=policy.ring_seconds,
-                mobiles=single is not None,  # a team is not rung on mobiles
             )
         ]
+    first = directory.member(decision.targets[0].member_id)
+    if first is None:
+        return [PlannedStep(targets=decision.targets, ring_seconds=policy.ring_seconds)]
+    team = len(decision.targets) > 1
+    already = frozenset(t.member_id for t in decision.targets) if team else frozenset()
+    _, planned = steps_for_call(directory, chains, caller, first, policy, urgent, already)
     steps = []
-    _, planned = steps_for_call(directory, chains, caller, callee, policy, urgent)
+    if team:  # a team is rung at once, on SIP phones only
+        steps.append(
+            PlannedStep(targets=decision.targets, ring_seconds=policy.ring_seconds, mobiles=False)
+        )
     for step in planned:
         own = step.label == RuleKind.CALLEE.value
         steps.append(
@@ -61,7 +68,6 @@ def escalation_steps(
             )
         )
     return steps
-
 
 class CallRoutes:
     """The routes `member-call` and `trunk-call` of the FastAGI server."""

@@ -165,12 +165,14 @@ def plan(
     rules: tuple[Rule, ...] | list[Rule] = DEFAULT_CHAIN,
     policy: Policy | None = None,
     urgent: bool = False,
+    already: frozenset[int] = frozenset(),
 ) -> list[Step]:
     """The steps of one call's escalation. Nobody is rung twice (so a loop of supervisors
     ends), inactive members and the caller are skipped, a step with nobody left is dropped,
-    and an outside step needs the trunk. The result may be just the callee's own step."""
+    and an outside step needs the trunk. The result may be just the callee's own step.
+    `already`: members the call rings before the chain (a team it was dialed to)."""
     policy = policy or Policy()
-    rung: set[int] = {caller.id}
+    rung: set[int] = {caller.id, *already}
     steps: list[Step] = []
     for rule in rules:
         seconds = min(rule.ring_seconds, URGENT_RING_SECONDS) if urgent else rule.ring_seconds
@@ -222,6 +224,7 @@ def steps_for_call(
     callee: Member,
     policy: Policy,
     urgent: bool = False,
+    already: frozenset[int] = frozenset(),
 ) -> tuple[Chain, list[Step]]:
     """The chain a call to `callee` follows and its steps now. The callee is always rung
     first: a stored chain that does not start with them gets their step put in front."""
@@ -229,7 +232,7 @@ def steps_for_call(
     rules = chain.rules
     if not rules or rules[0].kind is not RuleKind.CALLEE:
         rules = (Rule(RuleKind.CALLEE, policy.ring_seconds), *rules)
-    return chain, plan(directory, caller, callee, rules, policy, urgent)
+    return chain, plan(directory, caller, callee, rules, policy, urgent, already)
 
 
 def edit_chain(

@@ -294,11 +294,10 @@ class Phone:
         talk_ms: int = 300,
         timeout: int = 30,
         caller: str | None = None,
-        skip_ms: int = 0,
-        skip_key: str = "#",
+        press: str = "",
     ) -> CallResult:
         """Place a call to `dialed`; `caller` is the From user (a trunk sends the mobile's);
-        `skip_ms` > 0 presses `skip_key` (# or 5) that long after early media starts."""
+        `press` ("#" or "5") is pressed 2 s after early media starts (escalation's skip)."""
         trace = self._trace("call")
         cmd = self._sipp(
             "call.xml",
@@ -316,11 +315,8 @@ class Phone:
             "talk_ms",
             str(talk_ms),
             "-set",
-            "skip_ms",
-            str(skip_ms),
-            "-set",
-            "skip_key",
-            {"#": "0", "5": "5"}[skip_key],
+            "press",
+            {"": "0", "#": "1", "5": "5"}[press],
             "-m",
             "1",
             "-timeout",

@@ -199,7 +199,7 @@ def test_the_caller_skips_a_step_with_the_hash_key_and_no_other(
     ):
         # Early media starts with Sarah's step; Anna presses the key 2 s into it: # skips
         # Sarah's 10 s; 5 means nothing there and the chain goes on as it was.
-        result = anna.call("3003", talk_ms=500, timeout=60, skip_ms=2000, skip_key=key)
+        result = anna.call("3003", talk_ms=500, timeout=60, press=key)
     assert result.code == 200
     sarah_rang, dac_rang = request_times(sarah_trace, "INVITE"), request_times(dac_trace, "INVITE")
     after = (dac_rang[0] - sarah_rang[0]).total_seconds()

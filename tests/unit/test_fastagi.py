@@ -334,13 +334,21 @@ async def test_supervisor_short_code_escalates_from_the_supervisor(agi: AgiServe
     assert s.steps == ["20:0:2001-", "20:1:2006-", "20:1:2007-"]
 
 
-async def test_ring_group_is_one_step_without_mobiles(agi_trunk: AgiServerThread) -> None:
+async def test_a_team_rings_first_then_its_chain_goes_on(agi_trunk: AgiServerThread) -> None:
     agi_trunk.in_thread(
         lambda db: db.execute("INSERT INTO short_codes VALUES ('105', 'role', 'psw', NULL, 'PSWs')")
     )
     s = await play_asterisk(agi_trunk.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "105"))
-    assert s.steps == ["30:0:2003-&2008-"]  # a team is not rung on mobiles
-    assert s.tags is not None and s.tags.steps is None
+    # The team at once, on SIP phones only; then the chain of its first member (2003):
+    # their supervisor, the district's probation and DAC officers, the Child Helpline.
+    assert s.steps == [
+        "30:0:2003-&2008-",
+        "20:1:2001-+256772100001",
+        "20:1:2006-+256772100006",
+        "20:1:2007-+256772100007",
+        "60:0:0-116",
+    ]
+    assert s.tags is not None and s.tags.steps == 5
 
 
 async def test_outside_number_goes_to_the_trunk(
