@@ -69,6 +69,7 @@ def escalation_steps(
         )
     return steps
 
+
 class CallRoutes:
     """The routes `member-call` and `trunk-call` of the FastAGI server."""
 
