@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # res_agi reads a command into a 2,048-byte buffer; stay well inside it.
 MAX_ROUTE = 1500
+MAX_DIAL_NOW = 600  # more registered phones than that: the dialplan's walk rings them
 _EXTENSION = re.compile(r"^[1-9][0-9]{3,5}$")
 _NUMBER = re.compile(r"^\+?[0-9]{2,15}$")
 
@@ -87,7 +88,8 @@ def dial_now(contacts: list[str]) -> str:
     parts = [p for c in contacts for p in c.split("&") if p]
     if not parts or not all(_DIAL_NOW.match(p) for p in parts):
         return ""
-    return "&".join(parts)
+    joined = "&".join(parts)
+    return joined if len(joined) <= MAX_DIAL_NOW else ""
 
 
 def dial_route(

@@ -266,6 +266,7 @@ async def test_registered_phones_of_the_first_step_are_rung_straight_away(
         "PJSIP/2003/sip:2003@127.0.0.1:5060,,U(cug-confirm)",  # a comma ends Dial()'s argument
         "PJSIP/2003/sip:2003@127.0.0.1:5060|refuse",  # a | would be a field of the route
         "PJSIP/2004/sip:x@y&Local/1@cug-leg",  # not a PJSIP contact
+        "&".join(f"PJSIP/2003/sip:2003@10.0.0.{n}:5060" for n in range(30)),  # too many
     ],
 )
 async def test_an_odd_registered_contact_is_left_to_the_walk(
