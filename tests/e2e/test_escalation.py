@@ -229,3 +229,34 @@ def test_a_step_nobody_can_be_reached_at_is_passed_at_once(pbx: Pbx, chain) -> N
     steps = outcomes(pbx, esc["linkedid"])
     assert steps["3005"][0] == 2 and steps["3005"][1] in ("failed", "unavailable")
     assert steps["3001"] == (3, "answered")
+
+
+def test_a_team_nobody_answers_goes_on_up_the_chain(pbx: Pbx, chain) -> None:
+    # A short code for the para-social workers of the caller's district: Ben (3003) and the
+    # others ring at once for the install's 6 s; then Ben's chain goes on to his supervisor.
+    chain("callee:5, supervisor:8")
+    db = pbx.db()
+    try:
+        db.execute("INSERT INTO short_codes VALUES ('105', 'role', 'psw', NULL, 'PSWs')")
+        db.conn.commit()
+    finally:
+        db.close()
+    anna, ben, sarah = pbx.phone("3002"), pbx.phone("3003"), pbx.phone("3001")
+    try:
+        for phone in (anna, ben, sarah):
+            assert phone.register() == 200
+        with ben.behaving("ignore") as ben_trace, sarah.behaving("key") as sarah_trace:
+            result = anna.call("105", talk_ms=500, timeout=60)
+    finally:
+        db = pbx.db()
+        db.execute("DELETE FROM short_codes WHERE code = '105'")
+        db.conn.commit()
+        db.close()
+    assert result.code == 200
+    waited = (
+        request_times(sarah_trace, "INVITE")[0] - request_times(ben_trace, "INVITE")[0]
+    ).total_seconds()
+    assert 5.5 <= waited <= 7.0, waited  # the team's 6 s, then Sarah
+    esc = last_escalation(pbx)
+    steps = outcomes(pbx, esc["linkedid"])
+    assert steps["3003"] == (1, "no_answer") and steps["3001"] == (2, "answered")
