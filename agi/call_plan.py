@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
-from routing.calls import Target
+from routing.escalation import Step
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +39,6 @@ _EXTENSION = re.compile(r"^[1-9][0-9]{3,5}$")
 _NUMBER = re.compile(r"^\+?[0-9]{2,15}$")
 
 
-@dataclass(frozen=True)
-class PlannedStep:
-    """Who to ring at one step of a call, for how long, and whether a key must be pressed."""
-
-    targets: tuple[Target, ...] = ()
-    outside_number: str = ""
-    ring_seconds: int = 20
-    confirm: bool = False
-    mobiles: bool = True  # ring members on their mobile when their SIP phone is not reachable
-
-
 def _leg(extension: str, number: str) -> str | None:
     ext = extension if _EXTENSION.match(extension or "") else "0"
     num = number if number and _NUMBER.match(number) else ""
@@ -59,7 +47,7 @@ def _leg(extension: str, number: str) -> str | None:
     return f"{ext}-{num}"
 
 
-def encode_step(step: PlannedStep) -> str:
+def encode_step(step: Step) -> str:
     legs: list[str] = []
     if step.outside_number:
         leg = _leg("", step.outside_number)
@@ -97,7 +85,7 @@ def dial_route(
     caller_extension: str,
     case_id: int | None,
     urgent: bool,
-    steps: list[PlannedStep],
+    steps: list[Step],
     now: str = "",
 ) -> str:
     """The route for a call to connect; steps that would not fit are left off (logged).

@@ -11,7 +11,7 @@ import logging
 import time
 
 from agi import variables as v
-from agi.call_plan import PROMPT_ROUTE, PlannedStep, dial_now, dial_route, refuse_route
+from agi.call_plan import PROMPT_ROUTE, dial_now, dial_route, refuse_route
 from agi.call_tags import CallTags, encode
 from agi.fastagi import AgiCall
 from directory.case_links import CaseLookup
@@ -19,55 +19,11 @@ from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.model import Member
 from directory.numbers import try_normalise
-from routing.calls import CallRequest, Decision, Policy, identify_by_caller_id, route_call
+from routing.calls import CallRequest, Policy, identify_by_caller_id, route_call
 from routing.case_link import CaseLink, link_call, split_case_prefix
-from routing.escalation import RuleKind, split_urgent, steps_for_call
+from routing.escalation import Step, call_steps, split_urgent
 
 log = logging.getLogger(__name__)
-
-
-def escalation_steps(
-    directory: Directory,
-    chains: ChainStore,
-    caller: Member,
-    decision: Decision,
-    policy: Policy,
-    urgent: bool,
-) -> list[PlannedStep]:
-    """The steps of a call: a call to one member follows the callee's escalation chain; a
-    call to a team (a role short code) rings the team first, then the chain of its first
-    member, so nobody hits a dead end when the whole desk is out; an outside number is one
-    step. Everyone after the first step must press a key to take the call (and so must
-    anyone on a mobile: the dialplan sees to it)."""
-    if decision.outside_number or not decision.targets:
-        return [
-            PlannedStep(
-                outside_number=decision.outside_number or "",
-                ring_seconds=policy.ring_seconds,
-            )
-        ]
-    first = directory.member(decision.targets[0].member_id)
-    if first is None:
-        return [PlannedStep(targets=decision.targets, ring_seconds=policy.ring_seconds)]
-    team = len(decision.targets) > 1
-    already = frozenset(t.member_id for t in decision.targets) if team else frozenset()
-    _, planned = steps_for_call(directory, chains, caller, first, policy, urgent, already)
-    steps = []
-    if team:  # a team is rung at once, on SIP phones only
-        steps.append(
-            PlannedStep(targets=decision.targets, ring_seconds=policy.ring_seconds, mobiles=False)
-        )
-    for step in planned:
-        own = step.label == RuleKind.CALLEE.value
-        steps.append(
-            PlannedStep(
-                targets=step.targets,
-                outside_number=step.outside_number or "",
-                ring_seconds=step.ring_seconds,
-                confirm=not own and not step.outside_number,
-            )
-        )
-    return steps
 
 
 class CallRoutes:
@@ -100,7 +56,7 @@ class CallRoutes:
             return
         await self._answer(call, caller, dialed, who)
 
-    async def _dial_now(self, call: AgiCall, step: PlannedStep) -> str:
+    async def _dial_now(self, call: AgiCall, step: Step) -> str:
         """The first step's registered SIP phones, when they can be rung straight away (no
         key to press, no outside number); "" leaves the step to the dialplan's walk."""
         if step.confirm or step.outside_number or not step.targets:
@@ -130,12 +86,10 @@ class CallRoutes:
             link = link_call(self.cases, keyed, caller.id, callee.member_id if callee else None)
         if link.case_id is not None and not urgent:
             urgent = self.cases.case_urgent(link.case_id)
-        steps: list[PlannedStep] = []
+        steps: list[Step] = []
         if decision.connects:
             assert caller is not None
-            steps = escalation_steps(
-                self.directory, self.chains, caller, decision, self.policy, urgent
-            )
+            steps = call_steps(self.directory, self.chains, caller, decision, self.policy, urgent)
         tags = encode(
             CallTags(
                 dialed=number[:32],

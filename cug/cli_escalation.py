@@ -121,7 +121,7 @@ def show_cmd(s: Settings, callee: str, urgent: bool, caller: str | None) -> None
     click.echo(f"chain: {format_rules(chain.rules)}  (from {chain.source})")
     for n, step in enumerate(steps, 1):
         who = ", ".join(f"{t.name} ({t.endpoint})" for t in step.targets) or step.outside_number
-        key = "" if n == 1 or step.outside_number else "  [must press 1]"
+        key = "  [must press 1]" if step.confirm else ""
         click.echo(f"  step {n}: {step.label:<10} {step.ring_seconds:>3} s  {who}{key}")
 
 

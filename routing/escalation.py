@@ -11,12 +11,12 @@ Pure decisions over plain values: the directory is asked through `DirectoryView`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from directory.chains import ChainStore, StoredChain
 from directory.model import Member
-from routing.calls import DirectoryView, Policy, Target
+from routing.calls import Decision, DirectoryView, Policy, Target
 
 
 class RuleKind(Enum):
@@ -36,10 +36,14 @@ class Rule:
 
 @dataclass(frozen=True)
 class Step:
+    """Who to ring at one step of a call, for how long, and whether a key must be pressed."""
+
     targets: tuple[Target, ...] = ()
     outside_number: str | None = None
     ring_seconds: int = 20
     label: str = ""
+    confirm: bool = False  # whoever answers must press 1 before the caller is put through
+    mobiles: bool = True  # ring members on their mobile when their SIP phone is unreachable
 
 
 MIN_RING, MAX_RING = 5, 120
@@ -232,7 +236,40 @@ def steps_for_call(
     rules = chain.rules
     if not rules or rules[0].kind is not RuleKind.CALLEE:
         rules = (Rule(RuleKind.CALLEE, policy.ring_seconds), *rules)
-    return chain, plan(directory, caller, callee, rules, policy, urgent, already)
+    steps = [
+        # Everyone after the callee's own step must press a key (the helpline's staff not).
+        replace(step, confirm=step.label != RuleKind.CALLEE.value and not step.outside_number)
+        for step in plan(directory, caller, callee, rules, policy, urgent, already)
+    ]
+    return chain, steps
+
+
+def call_steps(
+    directory: DirectoryView,
+    store: ChainStore,
+    caller: Member,
+    decision: Decision,
+    policy: Policy,
+    urgent: bool = False,
+) -> list[Step]:
+    """The steps of a call routing let through: a call to one member follows the callee's
+    escalation chain; a call to a team (a role short code) rings the team first, then the
+    chain of its first member, so nobody hits a dead end when the whole desk is out; an
+    outside number is one step. (Anyone on a mobile must press a key too: the dialplan
+    sees to it.)"""
+    if decision.outside_number or not decision.targets:
+        return [Step(outside_number=decision.outside_number, ring_seconds=policy.ring_seconds)]
+    first = directory.member(decision.targets[0].member_id)
+    if first is None:
+        return [Step(targets=decision.targets, ring_seconds=policy.ring_seconds)]
+    team = len(decision.targets) > 1
+    already = frozenset(t.member_id for t in decision.targets) if team else frozenset()
+    _, steps = steps_for_call(directory, store, caller, first, policy, urgent, already)
+    if team:  # a team is rung at once, on SIP phones only
+        steps.insert(
+            0, Step(targets=decision.targets, ring_seconds=policy.ring_seconds, mobiles=False)
+        )
+    return steps
 
 
 def edit_chain(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from agi.call_plan import MAX_ROUTE, PlannedStep, dial_route, refuse_route
+from agi.call_plan import MAX_ROUTE, dial_route, refuse_route
 from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.schema import open_memory
@@ -15,6 +15,7 @@ from routing.escalation import (
     ChainError,
     Rule,
     RuleKind,
+    Step,
     chain_for,
     check_chain,
     edit_chain,
@@ -242,10 +243,10 @@ def test_route_steps_for_the_dialplan() -> None:
     a = Target(1, "A", "2001", "+256772100001")
     b = Target(2, "B", "2002", None)
     steps = [
-        PlannedStep(targets=(a,), ring_seconds=20),
-        PlannedStep(targets=(a, b), ring_seconds=15, confirm=True),
-        PlannedStep(targets=(a,), ring_seconds=20, mobiles=False),
-        PlannedStep(outside_number="116", ring_seconds=60),
+        Step(targets=(a,), ring_seconds=20),
+        Step(targets=(a, b), ring_seconds=15, confirm=True),
+        Step(targets=(a,), ring_seconds=20, mobiles=False),
+        Step(outside_number="116", ring_seconds=60),
     ]
     route = dial_route("cug1;c=1", "2002", 7, True, steps)
     assert route.split("|") == [
@@ -263,7 +264,7 @@ def test_route_steps_for_the_dialplan() -> None:
 
 def test_route_values_cannot_add_fields() -> None:
     hostile = Target(1, "A|B", "2001|x", "+2567|72")
-    route = dial_route("cug1|refuse", "20|01", None, False, [PlannedStep(targets=(hostile,))])
+    route = dial_route("cug1|refuse", "20|01", None, False, [Step(targets=(hostile,))])
     assert route.count("|") == 5  # dial, tags, call, (nothing to ring now), one step
     assert route.endswith("|0:0:0|||20:0:")
     assert refuse_route("no|thing", "t|x").split("|") == ["refuse", "nothing", "tx"]
@@ -271,6 +272,6 @@ def test_route_values_cannot_add_fields() -> None:
 
 def test_a_route_too_long_for_agi_drops_its_last_steps() -> None:
     many = tuple(Target(n, "x", str(2000 + n), f"+2567721{n:05d}") for n in range(5))
-    route = dial_route("t", "2002", None, False, [PlannedStep(targets=many)] * 40)
+    route = dial_route("t", "2002", None, False, [Step(targets=many)] * 40)
     assert len(route) <= MAX_ROUTE
     assert 10 < route.count("|") < 40
