@@ -168,6 +168,26 @@ def escalation_from_cdr(cdr: Cdr) -> dict[str, Any] | None:
     }
 
 
+def call_contact(cdr: Cdr, tags: CallTags | None, callee_key: str, **fields: Any) -> dict[str, Any]:
+    """A contact row of kind `call` from one CDR: Asterisk's ids and times, the case link
+    from the tags, and `fields` (who called whom, what was dialed, how it ended, the step)."""
+    return {
+        "kind": "call",
+        "source_key": f"call:{cdr.linkedid}:{callee_key}",
+        "uniqueid": cdr.uniqueid,
+        "linkedid": cdr.linkedid,
+        **fields,
+        "placed_at": iso(cdr.start),
+        "answered_at": iso(cdr.answer),
+        "ended_at": iso(cdr.end),
+        "case_id": tags.case_id if tags else None,
+        "link": tags.link if tags else "",
+        "link_note": tags.note if tags else "",
+        "after_close": 1 if tags and tags.after_close else 0,
+        "recorded_at": now(),
+    }
+
+
 def reminder_contact(
     reminder_id: int,
     *,
@@ -267,29 +287,21 @@ class ContactLog:
             if callee_id is None and tags is not None and not cdr.dstchannel:
                 callee_id = tags.callee_id
         callee_key = str(callee_id) if callee_id else (callee_number or callee_ext or "-")
-        return {
-            "kind": "call",
-            "source_key": f"call:{cdr.linkedid}:{callee_key}",
-            "uniqueid": cdr.uniqueid,
-            "linkedid": cdr.linkedid,
-            "caller_member_id": caller_id,
-            "caller_number": cdr.src[:40],
-            "callee_member_id": callee_id,
-            "callee_number": callee_number,
-            "dialed": (tags.dialed if tags else cdr.dst)[:40],
-            "placed_at": iso(cdr.start),
-            "answered_at": iso(cdr.answer),
-            "ended_at": iso(cdr.end),
-            "outcome": outcome_of(cdr, tags),
-            "refusal": tags.refusal if tags else "",
-            "case_id": tags.case_id if tags else None,
-            "link": tags.link if tags else "",
-            "link_note": tags.note if tags else "",
-            "after_close": 1 if tags and tags.after_close else 0,
-            "step": 1 if tags and tags.steps and cdr.dstchannel else None,
-            "confirm": 0 if tags and tags.steps and cdr.dstchannel else None,
-            "recorded_at": now(),
-        }
+        escalated = bool(tags and tags.steps and cdr.dstchannel)
+        return call_contact(
+            cdr,
+            tags,
+            callee_key,
+            caller_member_id=caller_id,
+            caller_number=cdr.src[:40],
+            callee_member_id=callee_id,
+            callee_number=callee_number,
+            dialed=(tags.dialed if tags else cdr.dst)[:40],
+            outcome=outcome_of(cdr, tags),
+            refusal=tags.refusal if tags else "",
+            step=1 if escalated else None,
+            confirm=0 if escalated else None,
+        )
 
     def _leg_from_cdr(self, cdr: Cdr, tags: CallTags | None, leg: Leg) -> dict[str, Any]:
         """One side of an escalation leg: the caller's side says whether the call was put
@@ -302,29 +314,20 @@ class ContactLog:
         elif leg.side == 2 and outcome == "answered":
             outcome = "not_taken"  # answered, and the key is not known to have been pressed
         callee_key = str(callee_id) if callee_id else (leg.number or leg.extension)
-        return {
-            "kind": "call",
-            "source_key": f"call:{cdr.linkedid}:{callee_key}",
-            "uniqueid": cdr.uniqueid,
-            "linkedid": cdr.linkedid,
-            "caller_member_id": tags.caller_id if tags else None,
-            "caller_number": cdr.src[:40] if leg.side == 1 else "",
-            "callee_member_id": callee_id,
-            "callee_number": leg.number if leg.mode == "m" or callee_id is None else "",
-            "dialed": (tags.dialed if tags else "")[:40],
-            "placed_at": iso(cdr.start),
-            "answered_at": iso(cdr.answer),
-            "ended_at": iso(cdr.end),
-            "outcome": outcome,
-            "refusal": "",
-            "case_id": tags.case_id if tags else None,
-            "link": tags.link if tags else "",
-            "link_note": tags.note if tags else "",
-            "after_close": 1 if tags and tags.after_close else 0,
-            "step": leg.step,
-            "confirm": 1,
-            "recorded_at": now(),
-        }
+        return call_contact(
+            cdr,
+            tags,
+            callee_key,
+            caller_member_id=tags.caller_id if tags else None,
+            caller_number=cdr.src[:40] if leg.side == 1 else "",
+            callee_member_id=callee_id,
+            callee_number=leg.number if leg.mode == "m" or callee_id is None else "",
+            dialed=(tags.dialed if tags else "")[:40],
+            outcome=outcome,
+            refusal="",
+            step=leg.step,
+            confirm=1,
+        )
 
     def _reminder_from_cdr(self, cdr: Cdr, tags: CallTags) -> dict[str, Any] | None:
         """A reminder call Asterisk placed to the assigned worker (channel = the worker)."""
