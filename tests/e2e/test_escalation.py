@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 
-from tests.e2e.harness import SHORT_CHAIN, Pbx, final_response, received_requests, request_times
+from tests.e2e.harness import Pbx, Phone, final_response, received_requests, request_times
 
 
 @pytest.fixture
-def chain(pbx: Pbx) -> Iterator[object]:
-    def set_chain(rules: str) -> None:
-        pbx.cug("escalation", "set", rules)
+def chain(pbx: Pbx) -> Iterator[Callable[[str], None]]:
+    """Set the chain every call follows; the harness's short chain is back afterwards."""
+    with ExitStack() as stack:
+        yield lambda rules: stack.enter_context(pbx.chain(rules))
 
-    yield set_chain
-    pbx.cug("escalation", "set", SHORT_CHAIN)
+
+def registered(pbx: Pbx, *extensions: str) -> list[Phone]:
+    """The members' phones, each registered."""
+    phones = [pbx.phone(e) for e in extensions]
+    for phone in phones:
+        assert phone.register() == 200
+    return phones
 
 
 def outcomes(pbx: Pbx, linkedid: str) -> dict[str, tuple[int | None, str]]:
@@ -70,9 +77,7 @@ def notices(pbx: Pbx, linkedid: str) -> dict[str, str]:
 
 def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(pbx: Pbx, chain) -> None:
     chain("callee:5, supervisor:8, role=dac:8")
-    anna, ben, sarah = pbx.phone("3002"), pbx.phone("3003"), pbx.phone("3001")
-    for phone in (anna, ben, sarah):
-        assert phone.register() == 200
+    anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     with ben.behaving("ignore") as ben_trace, sarah.behaving("key") as sarah_trace:
         result = anna.call("3003", talk_ms=500, timeout=60)
     assert result.code == 200
@@ -89,9 +94,7 @@ def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(pbx: 
 
 def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(pbx: Pbx, chain) -> None:
     chain("callee:5, supervisor:8, role=dac:8")
-    anna, ben, sarah, dac = (pbx.phone(e) for e in ("3002", "3003", "3001", "3010"))
-    for phone in (anna, ben, sarah, dac):
-        assert phone.register() == 200
+    anna, ben, sarah, dac = registered(pbx, "3002", "3003", "3001", "3010")
     with (
         ben.behaving("busy") as ben_trace,
         sarah.behaving("no-key") as sarah_trace,
@@ -118,9 +121,7 @@ def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(pbx: Pbx, 
 def test_two_people_at_one_step_the_first_key_wins_the_other_stops_ringing(pbx: Pbx, chain) -> None:
     # Step 2 rings the other para-social workers of Ben's district at once: 3006 and 3009.
     chain("callee:5, role=psw:10")
-    anna, ben, first, other = (pbx.phone(e) for e in ("3002", "3003", "3006", "3009"))
-    for phone in (anna, ben, first, other):
-        assert phone.register() == 200
+    anna, ben, first, other = registered(pbx, "3002", "3003", "3006", "3009")
     with (
         ben.behaving("ignore"),
         first.behaving("key") as first_trace,
@@ -141,9 +142,7 @@ def test_two_people_at_one_step_the_first_key_wins_the_other_stops_ringing(pbx: 
 
 def test_a_chain_that_runs_out_tells_the_caller_and_the_district(pbx: Pbx, chain) -> None:
     chain("callee:5, supervisor:5")
-    anna, ben, sarah = pbx.phone("3002"), pbx.phone("3003"), pbx.phone("3001")
-    for phone in (anna, ben, sarah):
-        assert phone.register() == 200
+    anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     with ben.behaving("ignore"), sarah.behaving("ignore"):
         result = anna.call("3003", talk_ms=500, timeout=60)
     assert result.code == 480  # after "I'm sorry, I was unable to locate..."
@@ -160,9 +159,7 @@ def test_a_chain_that_runs_out_tells_the_caller_and_the_district(pbx: Pbx, chain
 
 def test_the_chain_finishes_when_the_service_dies_mid_call(pbx: Pbx, chain) -> None:
     chain("callee:5, supervisor:10")
-    anna, ben, sarah = pbx.phone("3002"), pbx.phone("3003"), pbx.phone("3001")
-    for phone in (anna, ben, sarah):
-        assert phone.register() == 200
+    anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     results = []
     with ben.behaving("ignore") as ben_trace, sarah.behaving("key"):
         caller = threading.Thread(
@@ -189,9 +186,7 @@ def test_the_caller_skips_a_step_with_the_hash_key_and_no_other(
     pbx: Pbx, chain, key: str, low: float, high: float
 ) -> None:
     chain("callee:5, supervisor:10, role=dac:8")
-    anna, ben, sarah, dac = (pbx.phone(e) for e in ("3002", "3003", "3001", "3010"))
-    for phone in (anna, ben, sarah, dac):
-        assert phone.register() == 200
+    anna, ben, sarah, dac = registered(pbx, "3002", "3003", "3001", "3010")
     with (
         ben.behaving("ignore"),
         sarah.behaving("ignore") as sarah_trace,
@@ -215,9 +210,7 @@ def test_a_step_nobody_can_be_reached_at_is_passed_at_once(pbx: Pbx, chain) -> N
     chain("callee:5, role=health:15, supervisor:8")
     trunk = pbx.trunk()
     assert trunk.register(expires=0) == 200  # the gateway is offline
-    anna, ben, sarah = pbx.phone("3002"), pbx.phone("3003"), pbx.phone("3001")
-    for phone in (anna, ben, sarah):
-        assert phone.register() == 200
+    anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     with ben.behaving("ignore") as ben_trace, sarah.behaving("key") as sarah_trace:
         result = anna.call("3003", talk_ms=500, timeout=60)
     assert result.code == 200
