@@ -42,22 +42,34 @@ def outcomes(pbx: Pbx, linkedid: str) -> dict[str, tuple[int | None, str]]:
     return {ext.get(r["callee_member_id"], "?"): (r["step"], r["outcome"]) for r in rows}
 
 
-def last_escalation(pbx: Pbx, timeout: float = 20) -> dict:
-    """The newest escalated call, once it is settled (notices made)."""
+def _settled_escalation(pbx: Pbx, after: int, timeout: float) -> dict:
+    """The first escalated call stored after row `after`, once it is settled (notices made)."""
     deadline = time.monotonic() + timeout
     row = None
     while time.monotonic() < deadline:
         db = pbx.db()
         try:
             row = db.execute(
-                "SELECT * FROM escalations ORDER BY started_at DESC, rowid DESC LIMIT 1"
+                "SELECT rowid, settled_at FROM escalations WHERE rowid > ? ORDER BY rowid LIMIT 1",
+                (after,),
             ).fetchone()
-            if row is not None and row[-1] is not None:  # settled_at
-                return dict(db["escalations"].get(row[0]))
+            if row is not None and row[1] is not None:
+                return dict(next(db["escalations"].rows_where("rowid = ?", [row[0]])))
         finally:
             db.close()
         time.sleep(0.3)
-    raise AssertionError(f"no settled escalation: {row}")
+    raise AssertionError(f"no settled escalation after row {after}: {row}")
+
+
+@pytest.fixture
+def new_escalation(pbx: Pbx) -> Callable[..., dict]:
+    """Waits for this test's escalated call (not an earlier test's) to be settled."""
+    db = pbx.db()
+    try:
+        after = db.execute("SELECT coalesce(max(rowid), 0) FROM escalations").fetchone()[0]
+    finally:
+        db.close()
+    return lambda timeout=20: _settled_escalation(pbx, after, timeout)
 
 
 def notices(pbx: Pbx, linkedid: str) -> dict[str, str]:
@@ -75,7 +87,9 @@ def notices(pbx: Pbx, linkedid: str) -> dict[str, str]:
         db.close()
 
 
-def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(pbx: Pbx, chain) -> None:
+def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(
+    pbx: Pbx, chain, new_escalation
+) -> None:
     chain("callee:5, supervisor:8, role=dac:8")
     anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     with ben.behaving("ignore") as ben_trace, sarah.behaving("key") as sarah_trace:
@@ -86,13 +100,15 @@ def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(pbx: 
     waited = (sarah_rang[0] - ben_rang[0]).total_seconds()
     assert 4.5 <= waited <= 6.0, waited  # Ben's 5 s, then Sarah rang within a second
     assert received_requests(ben_trace, "CANCEL")  # Ben's phone stopped ringing
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     assert outcomes(pbx, esc["linkedid"]) == {"3003": (1, "no_answer"), "3001": (2, "answered")}
     assert esc["taken_step"] == 2 and esc["exhausted"] == 0
     assert notices(pbx, esc["linkedid"]) == {"3003": "missed"}
 
 
-def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(pbx: Pbx, chain) -> None:
+def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(
+    pbx: Pbx, chain, new_escalation
+) -> None:
     chain("callee:5, supervisor:8, role=dac:8")
     anna, ben, sarah, dac = registered(pbx, "3002", "3003", "3001", "3010")
     with (
@@ -109,7 +125,7 @@ def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(pbx: Pbx, 
     assert (sarah_rang[0] - request_times(ben_trace, "INVITE")[0]).total_seconds() < 1.5
     assert received_requests(sarah_trace, "BYE")
     assert dac_rang and dac_rang[0] > sarah_rang[0]
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     assert outcomes(pbx, esc["linkedid"]) == {
         "3003": (1, "busy"),
         "3001": (2, "not_taken"),
@@ -118,7 +134,9 @@ def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(pbx: Pbx, 
     assert notices(pbx, esc["linkedid"]) == {"3003": "missed", "3001": "missed"}
 
 
-def test_two_people_at_one_step_the_first_key_wins_the_other_stops_ringing(pbx: Pbx, chain) -> None:
+def test_two_people_at_one_step_the_first_key_wins_the_other_stops_ringing(
+    pbx: Pbx, chain, new_escalation
+) -> None:
     # Step 2 rings the other para-social workers of Ben's district at once: 3006 and 3009.
     chain("callee:5, role=psw:10")
     anna, ben, first, other = registered(pbx, "3002", "3003", "3006", "3009")
@@ -131,7 +149,7 @@ def test_two_people_at_one_step_the_first_key_wins_the_other_stops_ringing(pbx: 
     assert result.code == 200
     assert received_requests(first_trace, "INVITE") and received_requests(other_trace, "INVITE")
     assert received_requests(other_trace, "CANCEL")
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     assert outcomes(pbx, esc["linkedid"])["3006"] == (2, "answered")
     # 3009 rang at the same step as the one who took it: "taken by", not "missed" (as did
     # any other para-social worker of the district another test added).
@@ -140,13 +158,15 @@ def test_two_people_at_one_step_the_first_key_wins_the_other_stops_ringing(pbx: 
     assert set(told.values()) == {"missed", "taken_by_colleague"} and "3006" not in told
 
 
-def test_a_chain_that_runs_out_tells_the_caller_and_the_district(pbx: Pbx, chain) -> None:
+def test_a_chain_that_runs_out_tells_the_caller_and_the_district(
+    pbx: Pbx, chain, new_escalation
+) -> None:
     chain("callee:5, supervisor:5")
     anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     with ben.behaving("ignore"), sarah.behaving("ignore"):
         result = anna.call("3003", talk_ms=500, timeout=60)
     assert result.code == 480  # after "I'm sorry, I was unable to locate..."
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     assert esc["exhausted"] == 1 and esc["taken_by_member_id"] is None
     # Sarah is Anna's supervisor too: she hears once (missed); the DAC officer hears that
     # nobody took it.
@@ -157,7 +177,7 @@ def test_a_chain_that_runs_out_tells_the_caller_and_the_district(pbx: Pbx, chain
     }
 
 
-def test_the_chain_finishes_when_the_service_dies_mid_call(pbx: Pbx, chain) -> None:
+def test_the_chain_finishes_when_the_service_dies_mid_call(pbx: Pbx, chain, new_escalation) -> None:
     chain("callee:5, supervisor:10")
     anna, ben, sarah = registered(pbx, "3002", "3003", "3001")
     results = []
@@ -177,13 +197,13 @@ def test_the_chain_finishes_when_the_service_dies_mid_call(pbx: Pbx, chain) -> N
         assert results and results[0].code == 200  # Sarah took it with the key
     finally:
         pbx.start_service()
-    esc = last_escalation(pbx, timeout=30)  # logged from Asterisk's CDR file after restart
+    esc = new_escalation(timeout=30)  # logged from Asterisk's CDR file after restart
     assert outcomes(pbx, esc["linkedid"]) == {"3003": (1, "no_answer"), "3001": (2, "answered")}
 
 
 @pytest.mark.parametrize(("key", "low", "high"), [("#", 1.5, 4.0), ("5", 9.0, 11.0)])
 def test_the_caller_skips_a_step_with_the_hash_key_and_no_other(
-    pbx: Pbx, chain, key: str, low: float, high: float
+    pbx: Pbx, chain, new_escalation, key: str, low: float, high: float
 ) -> None:
     chain("callee:5, supervisor:10, role=dac:8")
     anna, ben, sarah, dac = registered(pbx, "3002", "3003", "3001", "3010")
@@ -200,11 +220,11 @@ def test_the_caller_skips_a_step_with_the_hash_key_and_no_other(
     after = (dac_rang[0] - sarah_rang[0]).total_seconds()
     assert low <= after <= high, after
     assert received_requests(sarah_trace, "CANCEL")
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     assert outcomes(pbx, esc["linkedid"])["3010"] == (3, "answered")
 
 
-def test_a_step_nobody_can_be_reached_at_is_passed_at_once(pbx: Pbx, chain) -> None:
+def test_a_step_nobody_can_be_reached_at_is_passed_at_once(pbx: Pbx, chain, new_escalation) -> None:
     # The health worker (3005) has no phone registered, and with the trunk gone nobody's
     # mobile can be rung: that step is unreachable and the chain goes straight on.
     chain("callee:5, role=health:15, supervisor:8")
@@ -218,13 +238,13 @@ def test_a_step_nobody_can_be_reached_at_is_passed_at_once(pbx: Pbx, chain) -> N
         request_times(sarah_trace, "INVITE")[0] - request_times(ben_trace, "INVITE")[0]
     ).total_seconds()
     assert 4.5 <= waited <= 7.0, waited  # Ben's 5 s, then not the health step's 15 s
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     steps = outcomes(pbx, esc["linkedid"])
     assert steps["3005"][0] == 2 and steps["3005"][1] in ("failed", "unavailable")
     assert steps["3001"] == (3, "answered")
 
 
-def test_a_team_nobody_answers_goes_on_up_the_chain(pbx: Pbx, chain) -> None:
+def test_a_team_nobody_answers_goes_on_up_the_chain(pbx: Pbx, chain, new_escalation) -> None:
     # A short code for the para-social workers of the caller's district: Ben (3003) and the
     # others ring at once for the install's 6 s; then Ben's chain goes on to his supervisor.
     chain("callee:5, supervisor:8")
@@ -250,6 +270,6 @@ def test_a_team_nobody_answers_goes_on_up_the_chain(pbx: Pbx, chain) -> None:
         request_times(sarah_trace, "INVITE")[0] - request_times(ben_trace, "INVITE")[0]
     ).total_seconds()
     assert 5.5 <= waited <= 7.0, waited  # the team's 6 s, then Sarah
-    esc = last_escalation(pbx)
+    esc = new_escalation()
     steps = outcomes(pbx, esc["linkedid"])
     assert steps["3003"] == (1, "no_answer") and steps["3001"] == (2, "answered")
