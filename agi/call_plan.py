@@ -1,19 +1,21 @@
 """The answer for one call as the dialplan reads it: one channel variable, CUG_ROUTE.
 
-One variable set in one AGI command keeps the routing to two round trips per call (the
-caller's name, then the route) and makes the answer all-or-nothing: the dialplan sees a
-whole route or none. Fields are separated by `|`, and every value in it is made by the
-service (digits, extensions, E.164 numbers, the CDR tags), so nothing a caller typed can
-add a field.
+The whole answer in one variable set by one AGI command keeps the routing to one round
+trip per call and makes it all-or-nothing: the dialplan sees a whole route or none. Fields
+are separated by `|`, and every value in it is made by the service (digits, extensions,
+E.164 numbers, the CDR tags, base64), so nothing a caller or an admin typed can add a field.
 
-    dial|<cdr tags>|<caller extension>:<case>:<urgent>|<secs>|<dial now>|<step>|<step>...
+    dial|<cdr tags>|<caller extension>:<case>:<urgent>:<caller name>|<secs>|<first>|<step>...
     refuse|<reason>|<cdr tags>
     prompt
 
-`<dial now>` is the Dial() string of the first step's registered SIP phones, looked up when
-the call was routed (`<secs>` their ring time), so the usual call (rung once, answered)
-runs a handful of dialplan priorities; it is empty when the first step needs the walk
-(a key to press, a mobile, nobody registered).
+`<caller name>` is the caller's name from the directory, base64 (UTF-8), for the callee's
+display; the dialplan decodes it into CALLERID(name).
+`<first>` is the extension of the one member the first step rings when the dialplan may
+ring their registered phones straight away, for `<secs>` seconds (no key to press, no
+outside number), so the usual call (rung once, answered) runs a handful of dialplan
+priorities; it is empty when the first step needs the walk (a team, a key, an outside
+number). When that member has no phone registered the walk rings their mobile.
 
 A step is `<ring seconds>:<confirm>:<leg>&<leg>...`, and a leg is `<extension>-<number>`:
 the member's extension (0 for an outside number) and the number to ring over the trunk when
@@ -25,6 +27,7 @@ its chain when an admin edits it, and finishes when the service dies mid-chain.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 
@@ -34,7 +37,6 @@ log = logging.getLogger(__name__)
 
 # res_agi reads a command into a 2,048-byte buffer; stay well inside it.
 MAX_ROUTE = 1500
-MAX_DIAL_NOW = 600  # more registered phones than that: the dialplan's walk rings them
 _EXTENSION = re.compile(r"^[1-9][0-9]{3,5}$")
 _NUMBER = re.compile(r"^\+?[0-9]{2,15}$")
 
@@ -65,36 +67,38 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_:;=+*#.\-]", "", text)
 
 
-# What a Dial() string of registered contacts may hold: PJSIP/<endpoint>/<sip URI> joined by
-# &. A contact URI is what a member's phone registered: anything else (a comma would end
-# Dial()'s first argument, a | a route field) and the dialplan's own walk rings it instead.
-_DIAL_NOW = re.compile(r"^PJSIP/[0-9]+/sips?:[A-Za-z0-9_.!~*'+\-@:;=?%\[\]]+$")
+MAX_NAME = 60  # characters of the caller's name shown to the callee
 
 
-def dial_now(contacts: list[str]) -> str:
-    """The Dial() string for contacts PJSIP_DIAL_CONTACTS gave, or "" if any looks odd."""
-    parts = [p for c in contacts for p in c.split("&") if p]
-    if not parts or not all(_DIAL_NOW.match(p) for p in parts):
+def encode_name(name: str) -> str:
+    """The caller's name for the route: printable, at most MAX_NAME characters, base64."""
+    shown = "".join(ch for ch in name if ch.isprintable()).strip()[:MAX_NAME]
+    return base64.b64encode(shown.encode()).decode("ascii")
+
+
+def first_extension(step: Step) -> str:
+    """The member the dialplan may ring straight away for `step`, or "" (see the module)."""
+    if step.confirm or step.outside_number or len(step.targets) != 1:
         return ""
-    joined = "&".join(parts)
-    return joined if len(joined) <= MAX_DIAL_NOW else ""
+    ext = step.targets[0].endpoint or ""
+    return ext if _EXTENSION.match(ext) else ""
 
 
 def dial_route(
     tags: str,
     caller_extension: str,
+    caller_name: str,
     case_id: int | None,
     urgent: bool,
     steps: list[Step],
-    now: str = "",
 ) -> str:
-    """The route for a call to connect; steps that would not fit are left off (logged).
-    `now`: the first step's registered phones as a Dial() string (see dial_now), or ""."""
+    """The route for a call to connect; steps that would not fit are left off (logged)."""
     ext = caller_extension if _EXTENSION.match(caller_extension or "") else "0"
-    first = max(1, min(int(steps[0].ring_seconds), 600)) if steps and now else ""
+    first = first_extension(steps[0]) if steps else ""
+    secs = max(1, min(int(steps[0].ring_seconds), 600)) if first else ""
     route = (
-        f"dial|{_safe(tags)}|{ext}:{case_id or 0}:{1 if urgent else 0}|{first}|"
-        f"{now if first else ''}"
+        f"dial|{_safe(tags)}|{ext}:{case_id or 0}:{1 if urgent else 0}:"
+        f"{encode_name(caller_name)}|{secs}|{first}"
     )
     for n, step in enumerate(steps):
         part = encode_step(step)

@@ -1,8 +1,8 @@
 """FastAGI handlers for calls: read who and what from the channel, ask routing, set the answer.
 
-A call costs two AGI round trips: the caller's name, then the whole route in one variable
-(agi/call_plan.py). Which phones of a member are registered is looked up by the dialplan
-when it rings them, so a phone that registers while a chain runs is still reached.
+A call costs one AGI round trip: the whole route in one variable (agi/call_plan.py). Which
+phones of a member are registered is looked up by the dialplan when it rings them, so a
+phone that registers while a chain runs is still reached.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import time
 
 from agi import variables as v
-from agi.call_plan import PROMPT_ROUTE, dial_now, dial_route, refuse_route
+from agi.call_plan import PROMPT_ROUTE, dial_route, refuse_route
 from agi.call_tags import CallTags, encode
 from agi.fastagi import AgiCall
 from directory.case_links import CaseLookup
@@ -56,19 +56,6 @@ class CallRoutes:
             return
         await self._answer(call, caller, dialed, who)
 
-    async def _dial_now(self, call: AgiCall, step: Step) -> str:
-        """The first step's registered SIP phones, when they can be rung straight away (no
-        key to press, no outside number); "" leaves the step to the dialplan's walk."""
-        if step.confirm or step.outside_number or not step.targets:
-            return ""
-        found = []
-        for target in step.targets:
-            contacts = await call.get_full_variable(f"${{PJSIP_DIAL_CONTACTS({target.endpoint})}}")
-            if not contacts:
-                return ""  # someone to ring on a mobile instead: the walk does it
-            found.append(contacts)
-        return dial_now(found)
-
     def _is_own_number(self, dialed: str) -> bool:
         if not dialed.strip():
             return True
@@ -107,9 +94,7 @@ class CallRoutes:
         )
         if decision.connects:
             assert caller is not None
-            await call.set_variable("CALLERID(name)", caller.name)
-            now = await self._dial_now(call, steps[0]) if steps else ""
-            route = dial_route(tags, caller.extension, link.case_id, urgent, steps, now)
+            route = dial_route(tags, caller.extension, caller.name, link.case_id, urgent, steps)
         else:
             assert decision.refusal is not None
             route = refuse_route(decision.refusal.value, tags)

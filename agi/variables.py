@@ -26,4 +26,4 @@ CONTEXT_REMINDER = "cug-reminder"  # where a follow-up reminder call (AMI Origin
 TRUNK_ENDPOINT = "cug-trunk"
 
 # Names the handlers may set; anything else is refused before it reaches Asterisk.
-SETTABLE = frozenset({ROUTE, "CALLERID(name)"})
+SETTABLE = frozenset({ROUTE})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from agi.call_plan import MAX_ROUTE, dial_route, refuse_route
+from agi.call_plan import MAX_ROUTE, dial_route, first_extension, refuse_route
 from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.schema import open_memory
@@ -248,13 +248,13 @@ def test_route_steps_for_the_dialplan() -> None:
         Step(targets=(a,), ring_seconds=20, mobiles=False),
         Step(outside_number="116", ring_seconds=60),
     ]
-    route = dial_route("cug1;c=1", "2002", 7, True, steps)
+    route = dial_route("cug1;c=1", "2002", "Anna Ñ", 7, True, steps)
     assert route.split("|") == [
         "dial",
         "cug1;c=1",
-        "2002:7:1",
-        "",
-        "",
+        "2002:7:1:QW5uYSDDkQ==",  # the caller's name in base64 (UTF-8)
+        "20",  # the first step's one member rings straight away for 20 s
+        "2001",
         "20:0:2001-+256772100001",
         "15:1:2001-+256772100001&2002-",
         "20:0:2001-",
@@ -262,16 +262,26 @@ def test_route_steps_for_the_dialplan() -> None:
     ]
 
 
+def test_only_a_plain_step_for_one_member_is_rung_straight_away() -> None:
+    a = Target(1, "A", "2001", "+256772100001")
+    b = Target(2, "B", "2002", None)
+    assert first_extension(Step(targets=(a,))) == "2001"
+    assert first_extension(Step(targets=(a, b))) == ""  # a team: the walk rings them all
+    assert first_extension(Step(targets=(a,), confirm=True)) == ""  # a key to press
+    assert first_extension(Step(outside_number="116")) == ""
+    assert first_extension(Step(targets=(Target(3, "C", "20|1", None),))) == ""
+
+
 def test_route_values_cannot_add_fields() -> None:
     hostile = Target(1, "A|B", "2001|x", "+2567|72")
-    route = dial_route("cug1|refuse", "20|01", None, False, [Step(targets=(hostile,))])
-    assert route.count("|") == 5  # dial, tags, call, (nothing to ring now), one step
-    assert route.endswith("|0:0:0|||20:0:")
+    route = dial_route("cug1|refuse", "20|01", "x|y", None, False, [Step(targets=(hostile,))])
+    assert route.count("|") == 5  # dial, tags, call, (nobody to ring first), one step
+    assert route.endswith("|0:0:0:eHx5|||20:0:")
     assert refuse_route("no|thing", "t|x").split("|") == ["refuse", "nothing", "tx"]
 
 
 def test_a_route_too_long_for_agi_drops_its_last_steps() -> None:
     many = tuple(Target(n, "x", str(2000 + n), f"+2567721{n:05d}") for n in range(5))
-    route = dial_route("t", "2002", None, False, [Step(targets=many)] * 40)
+    route = dial_route("t", "2002", "x", None, False, [Step(targets=many)] * 40)
     assert len(route) <= MAX_ROUTE
     assert 10 < route.count("|") < 40
