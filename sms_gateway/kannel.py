@@ -79,7 +79,7 @@ class KannelGateway:
             raise RuntimeError("KannelGateway.send after close()")
         result = self._refusal(to_e164, text)
         if result is None:
-            result = await self._post(to_e164, text, reference)
+            result = await self._request(to_e164, text, reference)
         level = logging.INFO if result.accepted else logging.WARNING
         log.log(level, "sms %s via kannel: %s (%s)", reference, result.status.value, result.reason)
         return result
@@ -97,7 +97,7 @@ class KannelGateway:
             )
         return None
 
-    async def _post(self, to_e164: str, text: str, reference: str) -> SendResult:
+    async def _request(self, to_e164: str, text: str, reference: str) -> SendResult:
         request = sendsms_request(
             self.config, to_e164, text, reference, segments(text).coding.kannel
         )
@@ -121,7 +121,9 @@ class KannelGateway:
         except aiohttp.ClientConnectorError as exc:
             return SendResult(SendStatus.FAILED, f"gateway unreachable: {exc.os_error}")
         except aiohttp.ClientError as exc:
-            detail = f"{type(exc).__name__}: {exc}".replace(self.config.password, "***")
+            detail = f"{type(exc).__name__}: {exc}"
+            if self.config.password:
+                detail = detail.replace(self.config.password, "***")
             return SendResult(SendStatus.FAILED, f"gateway connection failed: {detail}")
 
     def _session_now(self) -> aiohttp.ClientSession:
