@@ -15,6 +15,7 @@ from cug.cli_api import api
 from cug.cli_case import case, report
 from cug.cli_directory import directory
 from cug.cli_escalation import escalation
+from cug.cli_sms import sms_gateway
 from cug.settings import Settings
 
 
@@ -48,6 +49,7 @@ main.add_command(case)
 main.add_command(report)
 main.add_command(api)
 main.add_command(escalation)
+main.add_command(sms_gateway)
 
 
 @main.command()

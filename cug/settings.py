@@ -1,7 +1,8 @@
 """Where an install keeps its files, which ports it uses, and its generated secrets.
 
 Everything lives under one home folder (CUG_HOME, default ~/.local/share/cug): the settings
-file cug.ini (owner-only, it holds the AMI secret and the trunk's password), the directory
+file cug.ini (owner-only, it holds the AMI secret, the trunk's and the SMS gateway's
+passwords), the directory
 database (CUG_DB or --db to choose another), logs and pid files.
 """
 
@@ -13,6 +14,8 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sms_gateway.config import GatewayConfig
 
 SETTINGS_FILE = "cug.ini"
 
@@ -46,6 +49,7 @@ class Settings:
     trunk_enabled: bool = False
     trunk_password: str = ""
     trunk_numbers: list[str] = field(default_factory=list)
+    sms_gateway: GatewayConfig = field(default_factory=GatewayConfig)  # [sms_gateway]
 
     @property
     def settings_path(self) -> Path:
@@ -86,6 +90,7 @@ class Settings:
             "password": self.trunk_password,
             "numbers": " ".join(self.trunk_numbers),
         }
+        cp["sms_gateway"] = self.sms_gateway.to_section()
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -137,6 +142,8 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.trunk_enabled = t.getboolean("enabled", False)
         s.trunk_password = t.get("password") or s.trunk_password
         s.trunk_numbers = t.get("numbers", "").split()
+        if cp.has_section("sms_gateway"):
+            s.sms_gateway = GatewayConfig.from_section(cp["sms_gateway"])
     if env_db:
         s.db = Path(env_db).expanduser()
     if db is not None:
