@@ -7,9 +7,11 @@ they have not drifted apart.
 # FastAGI routes: the path of agi://host:port/ROUTE in the dialplan.
 ROUTE_MEMBER_CALL = "member-call"
 ROUTE_TRUNK_CALL = "trunk-call"
+ROUTE_MEMBER_TEXT = "member-text"
 
 # The channel variable the routing handlers set: the whole answer (agi/call_plan.py).
 ROUTE = "CUG_ROUTE"
+TEXT_RESULT = "CUG_TEXT"  # set by member-text once the text is stored or answered
 # Set by the dialplan from the route's first two fields.
 ACTION = "CUG_ACTION"  # "dial", "refuse" or "prompt"
 REASON = "CUG_REASON"  # why a call is refused (routing.calls.Refusal values)
@@ -26,4 +28,4 @@ CONTEXT_REMINDER = "cug-reminder"  # where a follow-up reminder call (AMI Origin
 TRUNK_ENDPOINT = "cug-trunk"
 
 # Names the handlers may set; anything else is refused before it reaches Asterisk.
-SETTABLE = frozenset({ROUTE})
+SETTABLE = frozenset({ROUTE, TEXT_RESULT})

@@ -84,7 +84,7 @@ def local_files(settings: Settings) -> dict[str, str]:
             f"secret = {_safe(settings.ami_secret, 'AMI secret')}\n"
             "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
             "read = system,call,cdr\n"
-            "write = system,call,originate,reporting\n"
+            "write = system,call,originate,reporting,message\n"
             '#include "manager-service-events.conf"\n\n'
             # A read-only watcher for diagnostics and the end-to-end tests: every call event.
             f"[{_safe(settings.ami_username, 'AMI user')}-watch]\n"
@@ -96,6 +96,7 @@ def local_files(settings: Settings) -> dict[str, str]:
         "cug-local/dialplan-globals.conf": (
             f"CUG_AGI = {settings.agi_url}\nCUG_RING_SECONDS = {int(settings.ring_seconds)}\n"
             f"CUG_KEY_SECONDS = {int(settings.key_seconds)}\n"
+            f"CUG_TEXT_NUMBER = {_safe(settings.texts.service_number, 'text service number')}\n"
             # Time after answering to hear who calls and press 1, in two tries.
             f"CUG_CONFIRM_SECONDS = {2 * (int(settings.key_seconds) + 10)}\n"
         ),

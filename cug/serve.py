@@ -17,11 +17,14 @@ from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
 from agi.missed_calls import MissedCalls
 from agi.reminders import Reminders
+from agi.text_delivery import TextDelivery
+from agi.text_relay import TextRoutes
 from cug.settings import Settings
 from directory.lookup import Directory
 from directory.numbers import try_normalise
 from directory.schema import open_db
 from routing.calls import Policy
+from sms_gateway.config import build_gateway
 from web.app import mount_api
 
 log = logging.getLogger(__name__)
@@ -86,10 +89,14 @@ async def run(settings: Settings) -> None:
     agi = FastAgiServer()
     agi.route(variables.ROUTE_MEMBER_CALL, routes.member_call)
     agi.route(variables.ROUTE_TRUNK_CALL, routes.trunk_call)
+    ami = AmiLink("127.0.0.1", settings.ami_port, settings.ami_username, settings.ami_secret)
+    gateway = build_gateway(settings.sms_gateway)
+    delivery = TextDelivery(db, ami, settings.texts, gateway)
+    text_routes = TextRoutes(directory, policy_from(settings), settings.texts, delivery)
+    agi.route(variables.ROUTE_MEMBER_TEXT, text_routes.member_text)
     server = await agi.start("127.0.0.1", settings.agi_port)
     log.info("FastAGI routing on 127.0.0.1:%d", settings.agi_port)
 
-    ami = AmiLink("127.0.0.1", settings.ami_port, settings.ami_username, settings.ami_secret)
     sync = None
     tasks = []
     if settings.asterisk_etc is not None:
@@ -119,6 +126,9 @@ async def run(settings: Settings) -> None:
     missed = MissedCalls(db)
     tasks.append(asyncio.create_task(_every(SETTLE_INTERVAL, _sync(missed.settle_due))))
     ami.on_event("OriginateResponse", reminders.on_originate_response)
+    ami.on_event("ContactStatus", delivery.on_contact_status)
+    ami.on_login(delivery.on_login())
+    tasks.append(asyncio.create_task(delivery.run()))
     tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))
     ami.connect()
 
@@ -139,6 +149,8 @@ async def run(settings: Settings) -> None:
     for task in tasks:
         task.cancel()
     contacts.flush()
+    if gateway is not None:
+        await gateway.close()
     server.close()
     ami.close()
     await runner.cleanup()

@@ -12,9 +12,10 @@ import configparser
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from routing.texts import TextPolicy
 from sms_gateway.config import GatewayConfig
 
 SETTINGS_FILE = "cug.ini"
@@ -50,6 +51,7 @@ class Settings:
     trunk_password: str = ""
     trunk_numbers: list[str] = field(default_factory=list)
     sms_gateway: GatewayConfig = field(default_factory=GatewayConfig)  # [sms_gateway]
+    texts: TextPolicy = field(default_factory=TextPolicy)  # [texts]: the SMS relay's rules
 
     @property
     def settings_path(self) -> Path:
@@ -91,6 +93,7 @@ class Settings:
             "numbers": " ".join(self.trunk_numbers),
         }
         cp["sms_gateway"] = self.sms_gateway.to_section()
+        cp["texts"] = {name: str(value) for name, value in asdict(self.texts).items()}
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -98,6 +101,19 @@ class Settings:
             handle.write("; CUG install settings. Owner-only: holds the AMI and trunk secrets.\n")
             cp.write(handle)
         os.replace(tmp, self.settings_path)
+
+
+def _text_policy(section: configparser.SectionProxy) -> TextPolicy:
+    default = TextPolicy()
+    number = section.get("service_number", default.service_number).strip()
+    return TextPolicy(
+        service_number=number if number.isdigit() else default.service_number,
+        per_minute=section.getint("per_minute", default.per_minute),
+        expiry_hours=section.getint("expiry_hours", default.expiry_hours),
+        sms_after_seconds=section.getint("sms_after_seconds", default.sms_after_seconds),
+        retention_days=section.getint("retention_days", default.retention_days),
+        timezone=section.get("timezone", default.timezone).strip() or default.timezone,
+    )
 
 
 def new_secret() -> str:
@@ -144,6 +160,8 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.trunk_numbers = t.get("numbers", "").split()
         if cp.has_section("sms_gateway"):
             s.sms_gateway = GatewayConfig.from_section(cp["sms_gateway"])
+        if cp.has_section("texts"):
+            s.texts = _text_policy(cp["texts"])
     if env_db:
         s.db = Path(env_db).expanduser()
     if db is not None:

@@ -348,6 +348,57 @@ def _m0005(db: sqlite_utils.Database) -> None:
     db["call_notices"].create_index(["member_id", "created_at"])
 
 
+@migrations(name="0006_texts")
+def _m0006(db: sqlite_utils.Database) -> None:
+    # The SMS relay. A text is what one member sent (or a notice the system sends); each of
+    # its recipients has a delivery, tracked on its own (a team text has several). The body
+    # is kept until the retention period after the last delivery, then purged; the contact
+    # rows (who texted whom, when, on which case) stay.
+    db["texts"].create(
+        {
+            "id": int,
+            "kind": str,  # text | notice (from the system: delivery, refusal, command answer)
+            "sender_member_id": int,  # None for a notice
+            "addressed": str,  # what the sender wrote in To (extension, number, short code)
+            "team": str,  # the short code's label when the text went to a team
+            "body": str,  # None once purged
+            "case_id": int,
+            "link": str,  # prefix (#<case> tag) | auto | empty
+            "created_at": str,
+            "purged_at": str,
+        },
+        pk="id",
+        not_null={"kind", "addressed", "created_at"},
+        defaults={"team": "", "link": ""},
+        foreign_keys=[("sender_member_id", "members", "id"), ("case_id", "cases", "id")],
+    )
+    db["texts"].create_index(["sender_member_id", "created_at"])
+    db["texts"].create_index(["purged_at", "created_at"])
+    db["text_deliveries"].create(
+        {
+            "id": int,
+            "text_id": int,
+            "recipient_member_id": int,
+            "status": str,  # queued | delivered | expired | failed
+            "via": str,  # sip | sms, once delivered
+            "attempts": int,
+            "next_attempt_at": str,
+            "expires_at": str,
+            "delivered_at": str,
+            "last_error": str,
+            "notify": int,  # 1: tell the sender when it is delivered (it had to wait)
+            "notified_at": str,
+        },
+        pk="id",
+        not_null={"text_id", "recipient_member_id", "status", "expires_at"},
+        defaults={"attempts": 0, "notify": 0, "last_error": ""},
+        foreign_keys=[("text_id", "texts", "id"), ("recipient_member_id", "members", "id")],
+    )
+    db["text_deliveries"].create_index(["status", "recipient_member_id", "id"])
+    db["text_deliveries"].create_index(["text_id"])
+    db["contacts"].add_column("text_delivery_id", int)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

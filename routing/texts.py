@@ -12,18 +12,36 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from directory.model import Member
 from routing.calls import CallRequest, DirectoryView, Policy, Target, route_call
 
 MAX_BODY = 1600  # characters, as ten SMS parts
+MAX_TEAM = 500  # members a team text reaches at most
+# What Asterisk 22 hands its message dialplan: res_pjsip_messaging copies a MESSAGE body
+# into a 1,024-byte buffer and drops a longer one (the dialplan sees an empty body), so
+# longer texts are refused with a clear answer rather than relayed empty.
+MAX_SIP_BODY_BYTES = 1023
+
+
+@dataclass(frozen=True)
+class TextPolicy:
+    """An install's rules for texts (cug.ini [texts])."""
+
+    service_number: str = "199"  # texts to it are commands (HELP, WHO, CASES); notices come from it
+    per_minute: int = 20  # texts a member may send in a minute
+    expiry_hours: int = 72  # a text nobody could be reached for in time expires (sender told)
+    sms_after_seconds: int = 120  # a member with no phone registered this long gets an SMS
+    retention_days: int = 30  # bodies of texts that ended are purged after this
+    timezone: str = "Africa/Kampala"  # the members' clock, for times in notices
 
 
 class TextRefusal(Enum):
     EMPTY = "empty"
     TOO_LONG = "too_long"
+    TOO_MANY = "too_many"  # over the per-minute limit
     NOT_TEXT = "not_text"  # not UTF-8, or control characters: a binary or broken body
     NOT_A_MEMBER = "not_a_member"
     OUTSIDE_NUMBER = "outside_number"
@@ -94,6 +112,7 @@ class TextDecision:
     recipients: tuple[Target, ...] = ()
     refusal: TextRefusal | None = None
     detail: str = ""
+    team: str = ""  # the short code's label when the text goes to a team
 
     @property
     def accepted(self) -> bool:
@@ -104,7 +123,9 @@ def recipients(
     directory: DirectoryView, sender: Member | None, addressed: str, policy: Policy
 ) -> TextDecision:
     """Who a text from `sender` to `addressed` goes to: one member, or every member of a
-    team short code; never an outside number."""
+    team short code (all of them, not only the few a call rings at once); never an outside
+    number."""
+    policy = replace(policy, max_ring_group=MAX_TEAM)
     decision = route_call(directory, CallRequest(sender, addressed, policy))
     if decision.refusal is not None:
         refusal = (
@@ -115,4 +136,5 @@ def recipients(
         return TextDecision(refusal=refusal, detail=decision.refusal.value)
     if decision.outside_number:
         return TextDecision(refusal=TextRefusal.OUTSIDE_NUMBER, detail=decision.outside_number)
-    return TextDecision(recipients=decision.targets)
+    team = decision.label if len(decision.targets) > 1 else ""
+    return TextDecision(recipients=decision.targets, team=team)

@@ -54,14 +54,15 @@ def test_channel_variables_are_used_by_the_dialplan(name: str) -> None:
 def test_the_route_is_read_and_cleared_before_each_ask() -> None:
     assert "CUT(" + v.ROUTE + ",|," in CODE
     asks = re.findall(r"AGI\(\$\{CUG_AGI\}/", CODE)
-    assert len(re.findall(r"Set\(" + v.ROUTE + r"=\)", CODE)) == len(asks)
+    cleared = re.findall(r"Set\((?:" + v.ROUTE + "|" + v.TEXT_RESULT + r")=\)", CODE)
+    assert len(cleared) == len(asks)
 
 
-def test_the_service_sets_only_the_route_and_the_callers_name() -> None:
-    assert {v.ROUTE} == v.SETTABLE
+def test_the_service_sets_only_the_route_and_the_text_result() -> None:
+    assert {v.ROUTE, v.TEXT_RESULT} == v.SETTABLE
 
 
-@pytest.mark.parametrize("route", [v.ROUTE_MEMBER_CALL, v.ROUTE_TRUNK_CALL])
+@pytest.mark.parametrize("route", [v.ROUTE_MEMBER_CALL, v.ROUTE_TRUNK_CALL, v.ROUTE_MEMBER_TEXT])
 def test_routes_are_called_by_the_dialplan(route: str) -> None:
     assert f"AGI(${{CUG_AGI}}/{route}," in CODE
 
@@ -70,7 +71,7 @@ def test_every_dialplan_route_is_served(served_routes: set[str]) -> None:
     used = set(re.findall(r"AGI\(\$\{CUG_AGI\}/([^,)?]+)", CODE))
     assert used, "the dialplan asks the routing service nothing"
     assert used <= served_routes, used - served_routes
-    assert served_routes == {v.ROUTE_MEMBER_CALL, v.ROUTE_TRUNK_CALL}
+    assert served_routes == {v.ROUTE_MEMBER_CALL, v.ROUTE_TRUNK_CALL, v.ROUTE_MEMBER_TEXT}
 
 
 @pytest.mark.parametrize("context", [v.CONTEXT_MEMBERS, v.CONTEXT_TRUNK, v.CONTEXT_FALLBACK])

@@ -1,0 +1,301 @@
+"""Delivering stored texts: to members' registered phones over AMI MessageSend, else by SMS.
+
+One asyncio task in the service. It is woken when a text is stored and when Asterisk says a
+member's phone registered or became reachable again (AMI ContactStatus), and looks over the
+whole queue now and then for retries. Per recipient, texts go out oldest first, one at a
+time, and each is marked delivered in its own transaction as soon as Asterisk took it, so a
+restart neither loses nor repeats a text (at most the one in flight when the service died
+goes out twice).
+
+What "delivered" means: Asterisk's MessageSend fails at once when the member has no
+reachable phone (no registration, or the phone stopped answering Asterisk's qualify), so a
+text is marked delivered when Asterisk handed it to a phone that was registered and
+answering. A member with no phone reachable for `sms_after_seconds` gets it by SMS on their
+mobile through the configured gateway (sms_gateway/), when there is one.
+
+The same task expires texts nobody could be reached for in time, sends each sender the
+notice their text is owed (delivered after waiting, expired, failed), sends missed-call
+notices (agi/missed_calls.py) as texts, and purges old bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from agi.ami import AmiLink
+from directory.audit import now
+from directory.texts import EXPIRED, FAILED, NOTICE, Pending, TextStore
+from routing.text_replies import Outcome, outcome_text, queued_text
+from routing.texts import TextPolicy
+from sms_gateway.gateway import SmsGateway
+
+log = logging.getLogger(__name__)
+
+SCAN_INTERVAL = 5.0  # seconds between looks at the whole queue (retries, SMS, expiry)
+RETRY_AFTER = timedelta(seconds=60)  # an unreachable member is tried again (or when they register)
+PURGE_INTERVAL = 3600.0
+NOTICES_WITHIN = timedelta(days=1)  # older missed-call notices (from before the relay) stay unsent
+SYSTEM_NAME = "CUG"
+_REACHABLE = {"Created", "Reachable", "Updated"}
+# A phone that vanished without unregistering (battery, coverage) looks registered until
+# Asterisk's next qualify fails: qualify_frequency (60 s, pjsip.conf) + qualify_timeout (3 s).
+SUSPECT_WINDOW = timedelta(seconds=63 + 5)
+
+
+def display_name(name: str) -> str:
+    """A member's name as a SIP display name: printable, no quote, bracket or backslash."""
+    cleaned = "".join(ch for ch in name if ch.isprintable() and ch not in '"<>\\')
+    return cleaned.strip()[:40] or "Member"
+
+
+class TextDelivery:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        ami: AmiLink,
+        policy: TextPolicy,
+        gateway: SmsGateway | None = None,
+    ) -> None:
+        self.db = db
+        self.store = TextStore(db)
+        self.ami = ami
+        self.policy = policy
+        self.gateway = gateway
+        self._wanted: set[int] = set()
+        self._wake = asyncio.Event()
+        self._last_scan = 0.0
+        self._last_purge = 0.0
+        self.delivered_sip = 0
+        self.delivered_sms = 0
+
+    # ------------------------------------------------------------------ what wakes it
+    def wake(self, member_id: int) -> None:
+        """A text for `member_id` was stored (or their phone is back): try them now."""
+        self._wanted.add(member_id)
+        self._wake.set()
+
+    def on_contact_status(self, event: dict[str, str]) -> None:
+        """AMI ContactStatus: a member's phone registered or answers again (texts waiting
+        go out), or stopped answering Asterisk's qualify (texts handed to it lately may
+        never have arrived: they go out again)."""
+        status = event.get("ContactStatus")
+        extension = event.get("AOR") or event.get("EndpointName") or ""
+        row = self.db.execute(
+            "SELECT id FROM members WHERE extension = ? AND active = 1", (extension[:8],)
+        ).fetchone()
+        if row is None:
+            return
+        if status in _REACHABLE:
+            self.wake(int(row[0]))
+        elif status == "Unreachable":
+            again = self.store.requeue_recent(int(row[0]), datetime.now(UTC) - SUSPECT_WINDOW)
+            if again:
+                log.warning("member %s stopped answering: %d texts queued again", extension, again)
+
+    def on_login(self) -> Any:
+        async def everyone() -> None:  # Asterisk (re)started: phones registered meanwhile
+            self._wanted.update(self.store.recipients_waiting())
+            self._wake.set()
+
+        return everyone
+
+    # ------------------------------------------------------------------ texts from the system
+    def notify(self, member_id: int, body: str) -> None:
+        """A text from the system to one member (a notice, an answer), delivered like any."""
+        self.store.store(
+            kind=NOTICE,
+            sender_id=None,
+            addressed=self.policy.service_number,
+            body=body,
+            recipients=[member_id],
+            expires_at=datetime.now(UTC) + timedelta(hours=self.policy.expiry_hours),
+        )
+        self.wake(member_id)
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=SCAN_INTERVAL)
+            self._wake.clear()
+            try:
+                await self.pass_once()
+            except Exception:
+                log.exception("text delivery pass failed; will retry")
+                await asyncio.sleep(1)
+
+    async def pass_once(self) -> None:
+        wanted, self._wanted = self._wanted, set()
+        scan = time.monotonic() - self._last_scan >= SCAN_INTERVAL
+        if scan:
+            self._last_scan = time.monotonic()
+            wanted |= set(self._due_recipients())
+        waiting: dict[int, list[str]] = defaultdict(list)  # text id -> who could not be reached
+        for member_id in sorted(wanted):
+            await self._deliver_to(member_id, waiting)
+        self._tell_waiting(waiting)
+        if scan:
+            await self._by_sms()
+            self.store.expire_due()
+            self._send_outcomes()
+            self._send_call_notices()
+            if time.monotonic() - self._last_purge >= PURGE_INTERVAL:
+                self._last_purge = time.monotonic()
+                purged = self.store.purge_bodies(timedelta(days=self.policy.retention_days))
+                if purged:
+                    log.info("purged the bodies of %d texts", purged)
+
+    def _due_recipients(self) -> list[int]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT recipient_member_id FROM text_deliveries "
+                "WHERE status = 'queued' AND next_attempt_at <= ?",
+                (now(),),
+            )
+        ]
+
+    # ------------------------------------------------------------------ over SIP
+    def _message(self, text: Pending) -> tuple[str, str]:
+        """(From, body) of the MESSAGE the recipient's phone gets."""
+        if text.sender_extension is None:
+            sender = f'"{SYSTEM_NAME}" <sip:{self.policy.service_number}@cug>'
+        else:
+            sender = f'"{display_name(text.sender_name or "")}" <sip:{text.sender_extension}@cug>'
+        team = self._team_of(text.text_id)
+        body = f"(to {team}) {text.body}" if team else text.body
+        return sender, body
+
+    def _team_of(self, text_id: int) -> str:
+        row = self.db.execute("SELECT team FROM texts WHERE id = ?", (text_id,)).fetchone()
+        return row[0] if row and row[0] else ""
+
+    async def _send_sip(self, text: Pending) -> str:
+        """'' when Asterisk took the text for a reachable phone, else why not."""
+        sender, body = self._message(text)
+        try:
+            reply = await self.ami.action(
+                {
+                    "Action": "MessageSend",
+                    "Destination": f"pjsip:{text.recipient_extension}",
+                    "From": sender,
+                    "Base64Body": base64.b64encode(body.encode()).decode("ascii"),
+                }
+            )
+        except (ConnectionError, TimeoutError) as exc:
+            return f"AMI: {exc or type(exc).__name__}"
+        if getattr(reply, "success", False):
+            return ""
+        return str(getattr(reply, "message", "") or reply)[:100] or "not reachable"
+
+    async def _deliver_to(self, member_id: int, waiting: dict[int, list[str]]) -> None:
+        for text in self.store.pending_for(member_id):
+            if text.body is None:
+                self.store.fail(text.delivery_id, FAILED, "body purged")
+                continue
+            error = await self._send_sip(text)
+            if not error:
+                self.store.delivered([text.delivery_id], "sip")
+                self.delivered_sip += 1
+                continue
+            # Not reachable: this and the member's later texts wait (their order kept).
+            first_try = text.attempts == 0 and text.sender_id is not None
+            self.store.retry_later(
+                text.delivery_id, error, datetime.now(UTC) + RETRY_AFTER, notify=first_try
+            )
+            if first_try:
+                waiting[text.text_id].append(self._name(member_id))
+            for later in self.store.pending_for(member_id):
+                if later.attempts == 0 and later.sender_id is not None:
+                    self.store.retry_later(
+                        later.delivery_id, error, datetime.now(UTC) + RETRY_AFTER, notify=True
+                    )
+                    waiting[later.text_id].append(self._name(member_id))
+            log.info("member %d not reachable (%s): texts wait", member_id, error)
+            return
+
+    def _name(self, member_id: int) -> str:
+        row = self.db.execute(
+            "SELECT name, extension FROM members WHERE id = ?", (member_id,)
+        ).fetchone()
+        return f"{row[0]} ({row[1]})" if row else f"member {member_id}"
+
+    def _tell_waiting(self, waiting: dict[int, list[str]]) -> None:
+        for text_id, names in waiting.items():
+            row = self.db.execute(
+                "SELECT sender_member_id FROM texts WHERE id = ?", (text_id,)
+            ).fetchone()
+            if row and row[0] is not None:
+                self.notify(int(row[0]), queued_text(names, self.policy.expiry_hours))
+
+    # ------------------------------------------------------------------ by SMS
+    async def _by_sms(self) -> None:
+        if self.gateway is None:
+            return
+        older = datetime.now(UTC) - timedelta(seconds=self.policy.sms_after_seconds)
+        for text in self.store.due_by_mobile(older):
+            if not text.recipient_mobile or text.body is None:
+                continue
+            who = display_name(text.sender_name or "") if text.sender_extension else SYSTEM_NAME
+            prefix = f"CUG from {who} ({text.sender_extension}): " if text.sender_extension else ""
+            result = await self.gateway.send(
+                text.recipient_mobile, prefix + text.body, reference=f"cug-{text.delivery_id}"
+            )
+            if result.accepted:
+                self.store.delivered([text.delivery_id], "sms")
+                self.delivered_sms += 1
+            elif result.retry_later:
+                self.store.retry_later(
+                    text.delivery_id,
+                    f"sms: {result.reason}",
+                    datetime.now(UTC) + RETRY_AFTER,
+                    notify=text.sender_id is not None,
+                )
+            else:
+                self.store.fail(text.delivery_id, FAILED, f"sms: {result.reason}")
+
+    # ------------------------------------------------------------------ notices
+    def _send_outcomes(self) -> None:
+        for items in self.store.to_notify():
+            first = items[0]
+            if first.sender_id is not None:
+                outcomes = [
+                    Outcome(
+                        f"{i.recipient_name} ({i.recipient_extension})",
+                        i.status not in (EXPIRED, FAILED),
+                    )
+                    for i in items
+                ]
+                self.notify(
+                    first.sender_id,
+                    outcome_text(
+                        first.team,
+                        first.created_at,
+                        first.body or "",
+                        outcomes,
+                        self.policy.timezone,
+                    ),
+                )
+            self.store.notified([i.delivery_id for i in items])
+
+    def _send_call_notices(self) -> None:
+        rows = self.db.execute(
+            "SELECT id, member_id, text FROM call_notices WHERE sent_at IS NULL "
+            "AND created_at >= ? ORDER BY id LIMIT 200",
+            ((datetime.now(UTC) - NOTICES_WITHIN).isoformat(timespec="seconds"),),
+        ).fetchall()
+        for notice_id, member_id, text in rows:
+            self.notify(int(member_id), text)
+            with self.db.atomic():
+                self.db.execute(
+                    "UPDATE call_notices SET sent_at = ? WHERE id = ?", (now(), notice_id)
+                )

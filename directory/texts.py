@@ -1,0 +1,341 @@
+"""The SMS relay's store: texts, one delivery per recipient, and their contact rows.
+
+A text is stored with all its deliveries and contact rows in one transaction before the
+sender's phone is told anything, so a text the relay accepted is never lost: the service
+can die right after and deliver it when it is back. Deliveries go out per recipient in the
+order they were stored. A delivery ends `delivered` (handed to the member's registered
+phone, or accepted by the SMS gateway for their mobile), `expired` (nobody could be reached
+before its expiry) or `failed` (the recipient is no longer a member, or the gateway refused
+the number).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from directory.audit import now
+
+log = logging.getLogger(__name__)
+
+QUEUED, DELIVERED, EXPIRED, FAILED = "queued", "delivered", "expired", "failed"
+TEXT, NOTICE = "text", "notice"
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A delivery waiting to go out, with what the recipient's phone is sent."""
+
+    delivery_id: int
+    text_id: int
+    recipient_id: int
+    recipient_extension: str
+    recipient_mobile: str | None
+    sender_id: int | None
+    sender_extension: str | None
+    sender_name: str | None
+    body: str
+    kind: str
+    case_id: int | None
+    attempts: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A delivery that ended, for the notice its sender gets."""
+
+    delivery_id: int
+    text_id: int
+    status: str
+    sender_id: int | None
+    recipient_id: int
+    recipient_name: str
+    recipient_extension: str
+    addressed: str
+    team: str
+    created_at: str
+    body: str | None
+
+
+_PENDING = (
+    "SELECT d.id, d.text_id, d.recipient_member_id, r.extension, r.phone, t.sender_member_id,"
+    " s.extension, s.name, t.body, t.kind, t.case_id, d.attempts, t.created_at "
+    "FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
+    "JOIN members r ON r.id = d.recipient_member_id "
+    "LEFT JOIN members s ON s.id = t.sender_member_id "
+)
+
+
+class TextStore:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def store(
+        self,
+        *,
+        kind: str,
+        sender_id: int | None,
+        addressed: str,
+        body: str,
+        recipients: list[int],
+        expires_at: datetime,
+        case_id: int | None = None,
+        link: str = "",
+        team: str = "",
+    ) -> tuple[int, list[int]]:
+        """Store a text, a queued delivery per recipient and (for members' texts) a contact
+        row each, in one transaction; returns the text's id and the deliveries' ids."""
+        stamp = now()
+        with self.db.atomic():
+            text_id = (
+                self.db["texts"]
+                .insert(
+                    {
+                        "kind": kind,
+                        "sender_member_id": sender_id,
+                        "addressed": addressed[:64],
+                        "team": team,
+                        "body": body,
+                        "case_id": case_id,
+                        "link": link,
+                        "created_at": stamp,
+                    }
+                )
+                .last_pk
+            )
+            deliveries = []
+            for recipient in recipients:
+                delivery_id = (
+                    self.db["text_deliveries"]
+                    .insert(
+                        {
+                            "text_id": text_id,
+                            "recipient_member_id": recipient,
+                            "status": QUEUED,
+                            "next_attempt_at": stamp,
+                            "expires_at": _iso(expires_at),
+                        }
+                    )
+                    .last_pk
+                )
+                deliveries.append(int(delivery_id))
+                if kind == TEXT:
+                    self.db["contacts"].insert(
+                        {
+                            "kind": "text",
+                            "source_key": f"text:{delivery_id}",
+                            "caller_member_id": sender_id,
+                            "callee_member_id": recipient,
+                            "dialed": addressed[:32],
+                            "placed_at": stamp,
+                            "outcome": QUEUED,
+                            "case_id": case_id,
+                            "link": link,
+                            "recorded_at": stamp,
+                            "text_delivery_id": delivery_id,
+                        }
+                    )
+        return int(text_id), deliveries
+
+    def recipients_waiting(self) -> list[int]:
+        """Members with a delivery queued for them."""
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT recipient_member_id FROM text_deliveries WHERE status = ?",
+                (QUEUED,),
+            )
+        ]
+
+    def pending_for(self, member_id: int, limit: int = 50) -> list[Pending]:
+        """The member's queued deliveries, oldest first."""
+        rows = self.db.execute(
+            _PENDING + "WHERE d.status = ? AND d.recipient_member_id = ? ORDER BY d.id LIMIT ?",
+            (QUEUED, member_id, limit),
+        ).fetchall()
+        return [Pending(*row) for row in rows]
+
+    def due_by_mobile(self, older_than: datetime, limit: int = 200) -> list[Pending]:
+        """Queued deliveries that waited longer than `older_than` for a phone to register."""
+        rows = self.db.execute(
+            _PENDING + "WHERE d.status = ? AND t.created_at <= ? AND d.next_attempt_at <= ? "
+            "AND r.active = 1 ORDER BY d.id LIMIT ?",
+            (QUEUED, _iso(older_than), now(), limit),
+        ).fetchall()
+        return [Pending(*row) for row in rows]
+
+    def delivered(self, delivery_ids: list[int], via: str) -> None:
+        """Mark deliveries handed over (one transaction for the batch)."""
+        if not delivery_ids:
+            return
+        stamp = now()
+        marks = ", ".join("?" * len(delivery_ids))
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE text_deliveries SET status = ?, via = ?, delivered_at = ?, "
+                f"attempts = attempts + 1 WHERE id IN ({marks}) AND status = ?",
+                (DELIVERED, via, stamp, *delivery_ids, QUEUED),
+            )
+            self.db.execute(
+                f"UPDATE contacts SET outcome = ?, answered_at = ? "
+                f"WHERE text_delivery_id IN ({marks})",
+                (DELIVERED, stamp, *delivery_ids),
+            )
+
+    def requeue_recent(self, member_id: int, since: datetime) -> int:
+        """Put back in the queue the texts handed to the member's phone since `since`: the
+        phone stopped answering Asterisk (it may have been gone when they were sent). A text
+        may arrive twice this way; none is lost. Returns how many."""
+        stamp = _iso(since)
+        with self.db.atomic():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM text_deliveries WHERE recipient_member_id = ? "
+                    "AND status = ? AND via = 'sip' AND delivered_at >= ?",
+                    (member_id, DELIVERED, stamp),
+                )
+            ]
+            if ids:
+                marks = ", ".join("?" * len(ids))
+                self.db.execute(
+                    f"UPDATE text_deliveries SET status = ?, via = NULL, delivered_at = NULL, "
+                    f"last_error = 'phone stopped answering', next_attempt_at = ? "
+                    f"WHERE id IN ({marks})",
+                    (QUEUED, now(), *ids),
+                )
+                self.db.execute(
+                    f"UPDATE contacts SET outcome = ?, answered_at = NULL "
+                    f"WHERE text_delivery_id IN ({marks})",
+                    (QUEUED, *ids),
+                )
+        return len(ids)
+
+    def retry_later(self, delivery_id: int, error: str, at: datetime, *, notify: bool) -> None:
+        """A try that did not reach the member: try again at `at` (it stays queued)."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE text_deliveries SET attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ?, notify = max(notify, ?) WHERE id = ? AND status = ?",
+                (error[:200], _iso(at), 1 if notify else 0, delivery_id, QUEUED),
+            )
+
+    def mark_waiting(self, delivery_ids: list[int]) -> None:
+        """The sender was told these had to wait: tell them again when they are delivered."""
+        if delivery_ids:
+            marks = ", ".join("?" * len(delivery_ids))
+            with self.db.atomic():
+                self.db.execute(
+                    f"UPDATE text_deliveries SET notify = 1 WHERE id IN ({marks})",
+                    tuple(delivery_ids),
+                )
+
+    def fail(self, delivery_id: int, status: str, error: str) -> None:
+        """End a delivery that cannot succeed (EXPIRED or FAILED)."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE text_deliveries SET status = ?, last_error = ? WHERE id = ? AND status = ?",
+                (status, error[:200], delivery_id, QUEUED),
+            )
+            self.db.execute(
+                "UPDATE contacts SET outcome = ? WHERE text_delivery_id = ?",
+                (status, delivery_id),
+            )
+
+    def expire_due(self, at: datetime | None = None) -> int:
+        """Expire every queued delivery past its expiry; returns how many."""
+        stamp = _iso(at or datetime.now(UTC))
+        with self.db.atomic():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM text_deliveries WHERE status = ? AND expires_at <= ?",
+                    (QUEUED, stamp),
+                )
+            ]
+            for delivery_id in ids:
+                self.fail(delivery_id, EXPIRED, "expired before the recipient could be reached")
+        return len(ids)
+
+    def to_notify(self, limit: int = 200) -> list[list[Settled]]:
+        """Members' texts whose deliveries all ended and whose sender is owed a notice (one
+        had to wait and was delivered later, or one expired or failed): every delivery of
+        each such text, for one notice per text."""
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT d.text_id FROM text_deliveries d JOIN texts t "
+                "ON t.id = d.text_id WHERE d.notified_at IS NULL AND t.kind = ? "
+                "AND d.status != ? AND (d.notify = 1 OR d.status != ?) "
+                "AND NOT EXISTS (SELECT 1 FROM text_deliveries o WHERE o.text_id = d.text_id "
+                "AND o.status = ?) ORDER BY d.text_id LIMIT ?",
+                (TEXT, QUEUED, DELIVERED, QUEUED, limit),
+            )
+        ]
+        return [self._settled(text_id) for text_id in ids]
+
+    def _settled(self, text_id: int) -> list[Settled]:
+        rows = self.db.execute(
+            "SELECT d.id, d.text_id, d.status, t.sender_member_id, d.recipient_member_id, "
+            "r.name, r.extension, t.addressed, t.team, t.created_at, t.body "
+            "FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
+            "JOIN members r ON r.id = d.recipient_member_id WHERE d.text_id = ? ORDER BY d.id",
+            (text_id,),
+        ).fetchall()
+        return [Settled(*row) for row in rows]
+
+    def notified(self, delivery_ids: list[int]) -> None:
+        if delivery_ids:
+            marks = ", ".join("?" * len(delivery_ids))
+            with self.db.atomic():
+                self.db.execute(
+                    f"UPDATE text_deliveries SET notified_at = ? WHERE id IN ({marks})",
+                    (now(), *delivery_ids),
+                )
+
+    def sent_since(self, sender_id: int, since: datetime) -> int:
+        """How many texts the member sent since `since` (for the per-sender rate limit)."""
+        row = self.db.execute(
+            "SELECT count(*) FROM texts WHERE sender_member_id = ? AND kind = ? "
+            "AND created_at >= ?",
+            (sender_id, TEXT, _iso(since)),
+        ).fetchone()
+        return int(row[0])
+
+    def purge_bodies(self, older_than: timedelta, at: datetime | None = None) -> int:
+        """Remove the bodies of texts all of whose deliveries ended more than `older_than`
+        ago (delivered, expired or failed); the texts' contact rows stay. Returns how many."""
+        cutoff = _iso((at or datetime.now(UTC)) - older_than)
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE texts SET body = NULL, purged_at = ? WHERE body IS NOT NULL "
+                "AND created_at <= ? AND NOT EXISTS (SELECT 1 FROM text_deliveries d "
+                "WHERE d.text_id = texts.id AND (d.status = ? OR d.delivered_at > ?))",
+                (now(), cutoff, QUEUED, cutoff),
+            )
+        return int(cursor.rowcount)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            row[0]: int(row[1])
+            for row in self.db.execute(
+                "SELECT status, count(*) FROM text_deliveries GROUP BY status"
+            )
+        }
+
+    def deliveries(self, text_id: int) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self.db.query(
+                "SELECT * FROM text_deliveries WHERE text_id = ? ORDER BY id", [text_id]
+            )
+        ]
