@@ -167,8 +167,9 @@ class TextStore:
     def due_by_mobile(self, older_than: datetime, limit: int = 200) -> list[Pending]:
         """Queued deliveries that waited longer than `older_than` for a phone to register."""
         rows = self.db.execute(
-            _PENDING + "WHERE d.status = ? AND t.created_at <= ? AND d.next_attempt_at <= ? "
-            "AND r.active = 1 ORDER BY d.id LIMIT ?",
+            # A failed SMS waits for its retry time; failed SIP tries do not hold it back.
+            _PENDING + "WHERE d.status = ? AND t.created_at <= ? AND (d.next_attempt_at <= ? "
+            "OR d.last_error NOT LIKE 'sms:%') AND r.active = 1 ORDER BY d.id LIMIT ?",
             (QUEUED, _iso(older_than), now(), limit),
         ).fetchall()
         return [Pending(*row) for row in rows]

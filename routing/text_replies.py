@@ -31,6 +31,12 @@ _REFUSALS = {
         "National Child Helpline."
     ),
     TextRefusal.SENDER_NOT_ALLOWED: "Not sent: your phone is not an active member of the CUG.",
+    TextRefusal.NOBODY: (
+        "Not sent: nobody answers to {addressed} for you (no supervisor, or nobody in that "
+        "role in your district). Call 116 if a child is in danger."
+    ),
+    TextRefusal.NO_LONGER_A_MEMBER: "Not sent: {addressed} is no longer a member of the CUG.",
+    TextRefusal.SELF: "Not sent: that is your own number.",
     TextRefusal.TOO_MANY: (
         "Not sent: you sent more than {per_minute} texts in a minute. Wait a minute and send "
         "it again."

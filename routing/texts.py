@@ -46,6 +46,9 @@ class TextRefusal(Enum):
     NOT_A_MEMBER = "not_a_member"
     OUTSIDE_NUMBER = "outside_number"
     SENDER_NOT_ALLOWED = "sender_not_allowed"
+    NOBODY = "nobody"  # a short code with nobody in it for the sender (no supervisor...)
+    NO_LONGER_A_MEMBER = "no_longer_a_member"
+    SELF = "self"
 
 
 def check_body(raw: bytes | str) -> str | TextRefusal:
@@ -119,6 +122,17 @@ class TextDecision:
         return self.refusal is None
 
 
+_TEXT_REFUSAL = {
+    "unknown_caller": TextRefusal.SENDER_NOT_ALLOWED,
+    "inactive_caller": TextRefusal.SENDER_NOT_ALLOWED,
+    "no_trunk": TextRefusal.OUTSIDE_NUMBER,  # 116, 999: outside numbers
+    "no_supervisor": TextRefusal.NOBODY,
+    "nobody_in_role": TextRefusal.NOBODY,
+    "inactive_member": TextRefusal.NO_LONGER_A_MEMBER,
+    "self": TextRefusal.SELF,
+}
+
+
 def recipients(
     directory: DirectoryView, sender: Member | None, addressed: str, policy: Policy
 ) -> TextDecision:
@@ -128,11 +142,7 @@ def recipients(
     policy = replace(policy, max_ring_group=MAX_TEAM)
     decision = route_call(directory, CallRequest(sender, addressed, policy))
     if decision.refusal is not None:
-        refusal = (
-            TextRefusal.SENDER_NOT_ALLOWED
-            if decision.refusal.value in ("unknown_caller", "inactive_caller")
-            else TextRefusal.NOT_A_MEMBER
-        )
+        refusal = _TEXT_REFUSAL.get(decision.refusal.value, TextRefusal.NOT_A_MEMBER)
         return TextDecision(refusal=refusal, detail=decision.refusal.value)
     if decision.outside_number:
         return TextDecision(refusal=TextRefusal.OUTSIDE_NUMBER, detail=decision.outside_number)

@@ -1,0 +1,312 @@
+"""The SMS relay without Asterisk: a text handed over by the dialplan is stored or refused
+with the sender told why; the delivery worker sends in order over (a stand-in for) AMI,
+queues for a phone that is off, falls back to SMS, expires and notifies."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from agi import variables as v
+from agi.text_delivery import TextDelivery, display_name
+from agi.text_relay import TextRoutes
+from directory.lookup import Directory
+from directory.texts import TextStore
+from routing.calls import Policy
+from routing.texts import TextPolicy
+from sms_gateway.gateway import SendStatus
+from sms_gateway.testing import RecordingGateway
+
+
+class Reply:
+    def __init__(self, success: bool, message: str = "") -> None:
+        self.success = success
+        self.message = message
+
+
+class FakeAmi:
+    """Answers MessageSend like Asterisk: success for an extension with a reachable phone."""
+
+    def __init__(self) -> None:
+        self.reachable: set[str] = set()
+        self.sent: list[dict[str, str]] = []
+
+    async def action(self, action: dict[str, str], timeout: float = 10) -> Reply:
+        assert action["Action"] == "MessageSend"
+        ext = action["Destination"].removeprefix("pjsip:")
+        if ext not in self.reachable:
+            return Reply(False, "Message failed to send.")
+        self.sent.append(action)
+        return Reply(True)
+
+    def bodies(self, ext: str) -> list[str]:
+        return [
+            base64.b64decode(a["Base64Body"]).decode()
+            for a in self.sent
+            if a["Destination"] == f"pjsip:{ext}"
+        ]
+
+
+class FakeCall:
+    """What the dialplan hands member-text: From (base64), To, Content-Length, body (base64)."""
+
+    def __init__(self, sender: str, to: str, body: bytes | str, length: int | None = None) -> None:
+        raw = body.encode() if isinstance(body, str) else body
+        self.args = [
+            base64.b64encode(f"<sip:{sender}@127.0.0.1>".encode()).decode(),
+            to,
+            str(len(raw) if length is None else length),
+            base64.b64encode(raw).decode(),
+        ]
+        self.sets: dict[str, str] = {}
+
+    def arg(self, n: int) -> str:
+        return self.args[n - 1]
+
+    async def set_variable(self, name: str, value: str) -> None:
+        assert name in v.SETTABLE
+        self.sets[name] = value
+
+
+@pytest.fixture
+def relay(directory: Directory) -> tuple[TextRoutes, TextDelivery, FakeAmi]:
+    ami = FakeAmi()
+    policy = TextPolicy(per_minute=5, sms_after_seconds=0)
+    delivery = TextDelivery(directory.db, ami, policy)  # type: ignore[arg-type]
+    return TextRoutes(directory, Policy(), policy, delivery), delivery, ami
+
+
+def statuses(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in db.execute(
+            "SELECT m.extension, d.status FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
+            "JOIN members m ON m.id = d.recipient_member_id WHERE t.kind = 'text' ORDER BY d.id"
+        )
+    ]
+
+
+async def text(routes: TextRoutes, sender: str, to: str, body: Any, **kw: Any) -> FakeCall:
+    call = FakeCall(sender, to, body, **kw)
+    await routes.member_text(call)  # type: ignore[arg-type]
+    return call
+
+
+async def test_a_text_goes_to_the_reachable_member_with_the_senders_name(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2003"}
+    call = await text(routes, "2002", "2003", "Mwana ali bulungi")
+    assert call.sets[v.TEXT_RESULT] == "text"
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["Mwana ali bulungi"]
+    assert ami.sent[0]["From"] == '"Okello Denis" <sip:2002@cug>'
+    assert statuses(routes.store.db) == [("2003", "delivered")]
+
+
+async def test_texts_wait_for_a_phone_that_is_off_and_go_in_order(relay) -> None:
+    routes, delivery, ami = relay
+    for body in ("one", "two", "three"):
+        await text(routes, "2002", "0772100003", body)  # by phone number, local format
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "queued")] * 3
+    # Okello is told once per text that Auma cannot be reached; the notices wait for him too.
+    told = ami.bodies("2002")
+    assert told == []  # his phone is not reachable in this test either
+    waiting = routes.store.pending_for(routes.directory.member_by_extension("2002").id)
+    assert len(waiting) == 3 and all("cannot be reached now" in t.body for t in waiting)
+    ami.reachable = {"2002", "2003"}
+    delivery.on_contact_status({"ContactStatus": "Reachable", "AOR": "2003"})
+    delivery.on_contact_status({"ContactStatus": "Created", "AOR": "2002"})
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["one", "two", "three"]
+    delivery._last_scan = 0  # the periodic look: notices for texts that had to wait
+    await delivery.pass_once()
+    await delivery.pass_once()
+    delivered = [b for b in ami.bodies("2002") if "was delivered to Auma Christine" in b]
+    assert len(delivered) == 3
+
+
+async def test_a_phone_that_stopped_answering_gets_its_recent_texts_again(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2003"}
+    await text(routes, "2002", "2003", "are you there")
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "delivered")]
+    # The phone vanished (no unregister); Asterisk's qualify finds it gone.
+    ami.reachable = set()
+    delivery.on_contact_status({"ContactStatus": "Unreachable", "AOR": "2003"})
+    assert statuses(routes.store.db) == [("2003", "queued")]
+    ami.reachable = {"2003"}
+    delivery.on_contact_status({"ContactStatus": "Reachable", "AOR": "2003"})
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["are you there", "are you there"]
+
+
+@pytest.mark.parametrize(
+    ("to", "body", "length", "answer"),
+    [
+        ("2003", "   ", None, "was empty"),
+        ("2003", "x" * 1601, None, "too long"),
+        ("2003", "", 1500, "too long"),  # Asterisk dropped a body over 1,023 bytes
+        ("2003", b"\xff\xfe", None, "could not be read"),
+        ("2003", "bell \x07", None, "could not be read"),
+        ("0772999999", "hi", None, "not a member"),
+        ("116", "hi", None, "not to 116"),
+        ("2003;x", "hi", None, "not a member"),
+        ("2002", "hi", None, "your own number"),
+        ("2009", "hi", None, "no longer a member"),
+    ],
+)
+async def test_bad_texts_are_refused_and_the_sender_told_why(
+    relay, to: str, body: Any, length: int | None, answer: str
+) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2002", "2003"}
+    call = await text(routes, "2002", to, body, length=length)
+    assert call.sets[v.TEXT_RESULT] == "refused:"
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == []  # nothing stored for anyone
+    (told,) = ami.bodies("2002")
+    assert answer in told and ami.sent[0]["From"] == '"CUG" <sip:199@cug>'
+
+
+async def test_a_flood_from_one_member_is_held_at_the_limit(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2002", "2003"}
+    results = [(await text(routes, "2002", "2003", f"n{i}")).sets[v.TEXT_RESULT] for i in range(8)]
+    assert results == ["text"] * 5 + ["refused:"] * 3
+    await delivery.pass_once()
+    assert ami.bodies("2003") == [f"n{i}" for i in range(5)]
+    assert sum("more than 5 texts in a minute" in b for b in ami.bodies("2002")) == 3
+
+
+async def test_a_team_text_reaches_every_member_of_the_team(relay) -> None:
+    routes, delivery, ami = relay
+    db = routes.store.db
+    db.execute("INSERT INTO short_codes VALUES ('106', 'role', 'psw', NULL, 'PSWs of Oyam')")
+    ami.reachable = {"2003", "2008"}
+    await text(routes, "2002", "106", "meeting at 3")
+    await delivery.pass_once()
+    # Every active PSW of Oyam but the sender; 2009 is inactive.
+    assert sorted(statuses(db)) == [("2003", "delivered"), ("2008", "delivered")]
+    assert ami.bodies("2003") == ["(to PSWs of Oyam) meeting at 3"]
+
+
+async def test_a_case_tag_files_the_text_on_the_case(relay) -> None:
+    routes, delivery, ami = relay
+    db = routes.store.db
+    db["cases"].insert(
+        {
+            "id": 41,
+            "reference": "CUG-41",
+            "district": "Oyam",
+            "category": "neglect",
+            "urgency": "normal",
+            "status": "open",
+            "reported_at": "2026-11-01T00:00:00+00:00",
+        }
+    )
+    await text(routes, "2002", "2003", "#41 visited the home")
+    await text(routes, "2002", "2003", "#999 no such case")
+    rows = list(db.query("SELECT case_id, link FROM contacts WHERE kind = 'text' ORDER BY id"))
+    assert rows == [{"case_id": 41, "link": "prefix"}, {"case_id": None, "link": ""}]
+
+
+async def test_commands_are_answered(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2002"}
+    routes.store.db["cases"].insert(
+        {
+            "id": 7,
+            "reference": "CUG-7",
+            "district": "Oyam",
+            "category": "neglect",
+            "urgency": "normal",
+            "status": "open",
+            "reported_at": "2026-11-01T00:00:00+00:00",
+            "assigned_member_id": routes.directory.member_by_extension("2002").id,
+            "follow_up_due": "2026-12-01T21:00:00+00:00",
+        }
+    )
+    for body in ("WHO 2004", "who 2009", "cases", "HELP", "what?"):
+        await text(routes, "2002", "199", body)
+    await delivery.pass_once()
+    answers = ami.bodies("2002")
+    assert answers[0].startswith("2004: Sgt. Opio James, Police")
+    assert answers[1] == "No active member has extension 2009."
+    assert answers[2] == "Your open cases (1): #7 neglect (follow up 2026-12-01)."
+    assert answers[3].startswith("CUG texts:") and answers[4].startswith("CUG texts:")
+
+
+async def test_without_a_phone_a_member_gets_the_text_by_sms(directory: Directory) -> None:
+    ami, gateway = FakeAmi(), RecordingGateway()
+    policy = TextPolicy(sms_after_seconds=0)
+    delivery = TextDelivery(directory.db, ami, policy, gateway)  # type: ignore[arg-type]
+    routes = TextRoutes(directory, Policy(), policy, delivery)
+
+    async def next_try() -> None:
+        directory.db.execute("UPDATE text_deliveries SET next_attempt_at = ''")
+        delivery._last_scan = 0
+        await delivery.pass_once()
+
+    await text(routes, "2002", "2003", "call me")
+    gateway.fail(SendStatus.FAILED, "gateway down", times=1)
+    await delivery.pass_once()  # no phone registered, and the gateway is down: it waits
+    assert statuses(directory.db) == [("2003", "queued")]
+    await next_try()
+    to_auma = [a.text for a in gateway.sent if a.to_e164 == "+256772100003"]
+    assert to_auma == ["CUG from Okello Denis (2002): call me"]
+    assert statuses(directory.db) == [("2003", "delivered")]
+
+
+async def test_a_text_nobody_could_get_expires_and_the_sender_is_told(relay) -> None:
+    routes, delivery, ami = relay
+    await text(routes, "2002", "2003", "urgent: the child moved")
+    routes.store.db.execute("UPDATE text_deliveries SET expires_at = '2000-01-01'")
+    ami.reachable = {"2002"}
+    delivery._last_scan = 0
+    await delivery.pass_once()
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "expired")]
+    assert any("could NOT be delivered to Auma Christine" in b for b in ami.bodies("2002"))
+    contact = routes.store.db.execute("SELECT outcome FROM contacts WHERE kind = 'text'").fetchone()
+    assert contact[0] == "expired"
+
+
+def test_bodies_are_purged_after_the_retention_and_the_contact_stays(directory: Directory) -> None:
+    store = TextStore(directory.db)
+    ids = [m.id for m in (directory.member_by_extension(e) for e in ("2002", "2003")) if m]
+    text_id, (delivery_id,) = store.store(
+        kind="text",
+        sender_id=ids[0],
+        addressed="2003",
+        body="secret",
+        recipients=[ids[1]],
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    store.delivered([delivery_id], "sip")
+    assert store.purge_bodies(timedelta(days=30)) == 0  # delivered just now: kept
+    later = datetime.now(UTC) + timedelta(days=31)
+    assert store.purge_bodies(timedelta(days=30), at=later) == 1
+    row = directory.db["texts"].get(text_id)
+    assert row["body"] is None and row["purged_at"]
+    assert (
+        directory.db.execute("SELECT count(*) FROM contacts WHERE kind = 'text'").fetchone()[0] == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ('Okello "Denis"', "Okello Denis"),
+        ("A <b>\\", "A b"),
+        ("\n\x00", "Member"),
+        ("Ñ" * 50, "Ñ" * 40),
+    ],
+)
+def test_display_names_cannot_break_the_from_header(name: str, shown: str) -> None:
+    assert display_name(name) == shown
