@@ -34,6 +34,7 @@ class Outgoing:
     to: str
     body: str | bytes
     content_type: str = "text/plain;charset=UTF-8"
+    from_user: str = ""  # another member's extension in From: a spoofed sender
 
 
 def _message_blocks(sender: str, texts: list[Outgoing]) -> bytes:
@@ -45,7 +46,7 @@ def _message_blocks(sender: str, texts: list[Outgoing]) -> bytes:
             raise ValueError("SIPp's scenario cannot hold ]]> or a NUL byte in a body")
         block = template.format(
             to=text.to,
-            sender=sender,
+            sender=text.from_user or sender,
             n=n,
             cseq1=10 + 2 * n,
             cseq2=11 + 2 * n,

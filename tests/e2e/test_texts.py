@@ -6,10 +6,17 @@ Anna (3002) and Ben (3003) are para-social workers of Oyam; Sarah (3001) their s
 
 from __future__ import annotations
 
+import configparser
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from tests.e2e.handset import Handset, Outgoing, received_texts, text_codes, wait_for_texts
-from tests.e2e.harness import Pbx
+from tests.e2e.harness import REPO, Pbx, final_response
+from tests.gateway.kannel import Kannel
 
 SERVICE = "199"
 
@@ -167,3 +174,138 @@ def test_commands_by_text_answer_the_worker(pbx: Pbx) -> None:
     told = [t.body for t in received_texts(replies) if t.sender == SERVICE]
     assert any(b.startswith("3003: ") and "Para-social worker" in b for b in told), told
     assert any("CUG texts:" in b for b in told), told
+
+
+def test_a_spoofed_sender_is_not_let_in(pbx: Pbx) -> None:
+    # Anna's handset, with her own password, claims to be Ben in From: PJSIP identifies the
+    # sender by that user, so the digest check fails and Asterisk never takes the text.
+    anna = handset(pbx, "3002")
+    before = len(deliveries(pbx, "3003"))
+    sent = anna.send(Outgoing("3001", "I am Ben", from_user="3003"), stay_ms=500)
+    assert text_codes(sent) == []  # never accepted
+    assert final_response(sent, "MESSAGE") in (401, 403)  # the digest check failed
+    assert len(deliveries(pbx, "3003")) == before
+
+
+def test_a_flood_from_one_member_is_limited_and_the_sender_told(pbx: Pbx) -> None:
+    # Nakato sends 25 texts at once; the install allows 20 a minute per sender.
+    nakato = handset(pbx, "3009")
+    replies = nakato.send(*(Outgoing("3001", f"flood {n}") for n in range(25)), stay_ms=5000)
+    assert text_codes(replies) == [202] * 25
+    stored = deliveries(pbx, "3009")
+    assert len(stored) == 20
+    told = [t.body for t in received_texts(replies) if t.sender == SERVICE]
+    assert sum("more than 20 texts in a minute" in b for b in told) == 5, told
+
+
+def test_texts_queued_when_the_service_restarts_are_delivered_once(pbx: Pbx) -> None:
+    sarah, anna = handset(pbx, "3001"), handset(pbx, "3002")
+    anna.send(*(Outgoing("3001", f"before restart {n}") for n in range(3)), stay_ms=500)
+    pbx.stop_service()
+    try:
+        # With the service down, a text is not taken: the sender is told so at once.
+        replies = anna.send(Outgoing("3001", "while down"), stay_ms=3000)
+        told = [t.body for t in received_texts(replies) if t.sender == SERVICE]
+        assert any("text service is down" in b for b in told), told
+    finally:
+        pbx.start_service()
+    with sarah.online(stay_ms=30000) as inbox:
+        got = wait_for_texts(inbox, 3)
+        time.sleep(3)  # anything doubled would come now
+        got = [t.body for t in received_texts(inbox) if t.sender == "3002"]
+    assert got == [f"before restart {n}" for n in range(3)]
+
+
+def test_a_text_that_expires_is_reported_to_the_sender(pbx: Pbx) -> None:
+    anna = handset(pbx, "3002")
+    anna.send(Outgoing("3005", "please visit the school"), stay_ms=500)
+    db = pbx.db()
+    with db.conn:  # two days pass: the text to 3005 (no phone) reaches its expiry
+        db.execute(
+            "UPDATE text_deliveries SET expires_at = '2000-01-01' WHERE status = 'queued' AND "
+            "text_id = (SELECT max(id) FROM texts WHERE body = 'please visit the school')"
+        )
+    db.close()
+    with anna.online(stay_ms=30000) as inbox:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            told = [t.body for t in received_texts(inbox) if t.sender == SERVICE]
+            if any("could NOT be delivered" in b for b in told):
+                break
+            time.sleep(0.5)
+    assert any('"please visit the school" could NOT be delivered' in b for b in told), told
+    rows = [r for r in deliveries(pbx, "3002") if r["body"] == "please visit the school"]
+    assert rows[-1]["status"] == "expired"
+
+
+@contextmanager
+def gateway_on(pbx: Pbx, kannel: Kannel) -> Iterator[None]:
+    """The install texts members without a phone on their mobile through `kannel`, after 1 s."""
+
+    def cug(*args: str, stdin: str = "") -> None:
+        subprocess.run(
+            [sys.executable, "-m", "cug.cli", *args],
+            input=stdin,
+            text=True,
+            env=pbx.env,
+            cwd=REPO,
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+
+    ini = pbx.home / "cug.ini"
+
+    def sms_after(seconds: str) -> None:
+        cp = configparser.ConfigParser(interpolation=None)
+        cp.read(ini)
+        cp["texts"]["sms_after_seconds"] = seconds
+        with ini.open("w") as handle:
+            cp.write(handle)
+
+    cug(
+        "sms-gateway",
+        "set",
+        "--kind",
+        "kannel",
+        "--url",
+        kannel.sendsms_url,
+        "--username",
+        kannel.username,
+        "--sender",
+        "CUG",
+        "--password-stdin",
+        stdin=kannel.password + "\n",
+    )
+    sms_after("1")
+    pbx.stop_service()
+    pbx.start_service()
+    try:
+        yield
+    finally:
+        cug("sms-gateway", "set", "--kind", "none")
+        sms_after("120")
+        pbx.stop_service()
+        pbx.start_service()
+
+
+def test_a_member_without_a_phone_gets_the_text_on_their_mobile(pbx: Pbx, tmp_path: Path) -> None:
+    kannel = Kannel(tmp_path / "kannel")
+    kannel.start()
+    try:
+        with gateway_on(pbx, kannel):
+            # The health worker (3005) has no phone registered: after 1 s, an SMS.
+            handset(pbx, "3002").send(Outgoing("3005", "Omwana alina omusujja"), stay_ms=500)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                sms = [t for t in kannel.received() if "Omwana" in t.text()]
+                if sms:
+                    break
+                time.sleep(0.5)
+    finally:
+        kannel.stop()
+    assert [(t.receiver, t.text()) for t in sms] == [
+        ("+256772200005", "CUG from Worker Anna (3002): Omwana alina omusujja")
+    ]
+    rows = [r for r in deliveries(pbx, "3002") if r["body"] == "Omwana alina omusujja"]
+    assert (rows[-1]["status"], rows[-1]["via"]) == ("delivered", "sms")
