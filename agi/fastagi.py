@@ -63,12 +63,6 @@ class AgiCall:
             raise ChannelGone()
         return result
 
-    async def get_full_variable(self, expression: str) -> str:
-        """Evaluate a dialplan expression such as ${PJSIP_DIAL_CONTACTS(2001)} on the channel."""
-        result = await self._command(f"GET FULL VARIABLE {agi_quote(expression)}")
-        value = result.get("result", ("0", ""))
-        return value[1] if value[0] == "1" else ""
-
     async def set_variable(self, name: str, value: str) -> None:
         if name not in SETTABLE:
             raise ValueError(f"refusing to set unknown variable {name!r}")

@@ -16,6 +16,7 @@ from cug.cli_case import case, report
 from cug.cli_directory import directory
 from cug.cli_escalation import escalation
 from cug.cli_sms import sms_gateway
+from cug.cli_texts import texts
 from cug.settings import Settings
 
 
@@ -50,6 +51,7 @@ main.add_command(report)
 main.add_command(api)
 main.add_command(escalation)
 main.add_command(sms_gateway)
+main.add_command(texts)
 
 
 @main.command()
