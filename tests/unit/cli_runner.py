@@ -31,3 +31,18 @@ class Cug:
             rows = conn.execute(query, params).fetchall()
         conn.close()
         return rows
+
+
+def with_members(home: Path) -> Cug:
+    """An install at `home` with the test members (tests.unit.conftest.MEMBERS), one inactive."""
+    from directory.schema import open_db
+    from tests.unit.conftest import INACTIVE, MEMBERS, save
+
+    runner = Cug(home)
+    runner("init")
+    db = open_db(home / "cug.db")
+    assert save(db, MEMBERS).ok
+    db.execute("UPDATE members SET active = 0 WHERE extension = ?", (INACTIVE,))
+    db.conn.commit()
+    db.close()
+    return runner

@@ -8,21 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from directory.schema import open_db
-from tests.unit.cli_runner import Cug
-from tests.unit.conftest import INACTIVE, MEMBERS, save
+from tests.unit.cli_runner import Cug, with_members
 
 
 @pytest.fixture
 def cug(tmp_path: Path) -> Cug:
-    runner = Cug(tmp_path / "home")
-    runner("init")
-    db = open_db(runner.home / "cug.db")
-    assert save(db, MEMBERS).ok
-    db.execute("UPDATE members SET active = 0 WHERE extension = ?", (INACTIVE,))
-    db.conn.commit()
-    db.close()
-    return runner
+    return with_members(tmp_path / "home")
 
 
 def test_with_nothing_set_calls_follow_the_default_chain(cug: Cug) -> None:

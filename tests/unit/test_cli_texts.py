@@ -11,16 +11,13 @@ import pytest
 
 from directory.schema import open_db
 from directory.texts import TextStore
-from tests.unit.cli_runner import Cug
-from tests.unit.conftest import MEMBERS, save
+from tests.unit.cli_runner import Cug, with_members
 
 
 @pytest.fixture
 def cug(tmp_path: Path) -> Cug:
-    runner = Cug(tmp_path / "home")
-    runner("init")
+    runner = with_members(tmp_path / "home")
     db = open_db(runner.home / "cug.db")
-    assert save(db, MEMBERS).ok
     ids = {r[0]: r[1] for r in db.execute("SELECT extension, id FROM members")}
     store = TextStore(db)
     soon = datetime.now(UTC) + timedelta(hours=1)
