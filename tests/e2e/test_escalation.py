@@ -14,6 +14,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from tests.e2e.handset import Handset, received_texts
 from tests.e2e.harness import Pbx, Phone, final_response, received_requests, request_times
 
 
@@ -104,6 +105,17 @@ def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(
     assert outcomes(pbx, esc["linkedid"]) == {"3003": (1, "no_answer"), "3001": (2, "answered")}
     assert esc["taken_step"] == 2 and esc["exhausted"] == 0
     assert notices(pbx, esc["linkedid"]) == {"3003": "missed"}
+    # The notice reaches Ben as a text from the CUG's service number once his phone is on.
+    with Handset(ben).online(stay_ms=30000) as inbox:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            missed = [t for t in received_texts(inbox) if "Missed escalated call" in t.body]
+            if missed:
+                break
+            time.sleep(0.5)
+    assert missed and missed[0].sender == "199"
+    assert "from Worker Anna (3002)" in missed[0].body
+    assert "taken by Supervisor Sarah (3001)" in missed[0].body
 
 
 def test_an_answer_without_the_key_is_not_taken_and_the_chain_goes_on(
