@@ -121,7 +121,11 @@ def add_member_and_register(pbx: BenchPbx, members: int, fig: SizeFigures) -> No
     phone = Phone(pbx, ext, password)
     while time.monotonic() - started < 60:
         fig.add_register_tries += 1
-        if phone.register(expires=60) == 200:
+        try:
+            code = phone.register(expires=60)
+        except subprocess.TimeoutExpired:  # Asterisk too busy to answer at all
+            continue
+        if code == 200:
             fig.add_to_register_s = round(time.monotonic() - started, 2)
             return
 

@@ -587,13 +587,3 @@ class Pbx:
                 return row
             time.sleep(0.1)
         raise AssertionError(f"{table} row of {extension} never matched: {row}")
-
-    def wait_endpoints(self, predicate, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        out = ""
-        while time.monotonic() < deadline:
-            out = self.cli("pjsip show endpoints")
-            if predicate(out):
-                return out
-            time.sleep(0.2)
-        raise AssertionError(f"endpoints never matched:\n{out}")
