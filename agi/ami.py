@@ -88,11 +88,3 @@ class AmiLink:
             raise ConnectionError("AMI link is down")
         future = self.manager.send_action(checked_action(action))
         return await asyncio.wait_for(future, timeout=timeout)
-
-    async def reload_module(self, module: str, timeout: float = ACTION_TIMEOUT) -> bool:
-        reply = await self.action(
-            {"Action": "ModuleLoad", "LoadType": "reload", "Module": module}, timeout=timeout
-        )
-        ok = getattr(reply, "success", False)
-        log.info("reload %s: %s", module, "ok" if ok else reply)
-        return bool(ok)

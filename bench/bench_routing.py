@@ -9,12 +9,10 @@ static dialplan's, with the setup delay at a sub-saturation rate reported.
 What it does, on its own install (own CUG_HOME, instance and ports 41000-41999, loopback):
 1. generates the members CSV (bench/bench_directory.py) and imports it with `cug directory
    import`;
-2. installs the configuration (every member's PJSIP endpoint is generated) and, unless
-   --no-startup-check, boots Asterisk with all of them to measure boot time, res_pjsip reload
-   time and memory, bounded by --boot-timeout;
-3. runs Asterisk with only the endpoints the calls need (--endpoints needed, the default: the
-   service's own copy of the generated file is written to a scratch folder instead), or with
-   all of them (--endpoints all), and `cug serve` with the full 100,000-member directory;
+2. installs the configuration, with every member's PJSIP endpoint as realtime rows in the
+   endpoints database (Asterisk's boot, memory and the cost of a directory change with
+   100,000 members are bench/bench_endpoints.py's);
+3. runs Asterisk with every member and `cug serve` with the full 100,000-member directory;
 4. registers a few SIPp callees (bench/sipp/uas.xml, answering every call), then for each
    rate runs the same SIPp load (bench/sipp/uac.xml: one SIPp per calling member with its
    digest credentials, the dialed extensions from an injection file) twice: through the
@@ -35,15 +33,12 @@ import csv
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +46,6 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/x.py`
 
-from agi import member_endpoints
 from bench.bench_directory import extension, write_csv
 from bench.common import REPO, machine, now_text, percentile, rss_kib, setup_logging
 from cug import settings as settings_mod
@@ -131,25 +125,6 @@ def quick_cli(box: Sandbox, command: str, timeout: float = 5) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
-@dataclass
-class BootFigures:
-    endpoints: int
-    members_file_mb: float
-    booted: bool = False
-    boot_s: float | None = None
-    rss_mib_after_boot: float | None = None
-    peak_rss_mib: float | None = None
-    asterisk_cpu_s: float | None = None
-    reload_s: float | None = None
-    reload_cli_s: float | None = None
-    reload_done: bool = False
-    register_probes: list[dict[str, Any]] = field(default_factory=list)
-    service_watch: dict[str, Any] = field(default_factory=dict)
-    rss_mib_after_reload: float | None = None
-    refcount_errors_in_log: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
 def start_asterisk(box: Sandbox) -> None:
     result = subprocess.run(
         ["chroot", str(box.root), "asterisk", "-C", box.conf_inside],
@@ -160,7 +135,7 @@ def start_asterisk(box: Sandbox) -> None:
         raise click.ClickException(f"Asterisk did not start: {result.stderr[-2000:]}")
 
 
-def wait_booted(box: Sandbox, timeout: float, fig: BootFigures | None = None) -> float | None:
+def wait_booted(box: Sandbox, timeout: float) -> float | None:
     """Seconds until `core waitfullybooted` answered, polling with short CLI timeouts (the
     CLI blocks while modules load); None if not within `timeout`."""
     started = time.monotonic()
@@ -168,17 +143,9 @@ def wait_booted(box: Sandbox, timeout: float, fig: BootFigures | None = None) ->
     while time.monotonic() - started < timeout:
         if quick_cli(box, "core waitfullybooted", timeout=3) is not None:
             return time.monotonic() - started
-        pid = asterisk_pid(box)
-        if pid and fig is not None:
-            _, hwm = rss_kib(pid)
-            fig.peak_rss_mib = round(hwm / 1024, 1)
         if time.monotonic() - last_log > 30:
             last_log = time.monotonic()
-            log.info(
-                "  still booting after %.0f s (RSS %s MiB)",
-                last_log - started,
-                fig.peak_rss_mib if fig else "?",
-            )
+            log.info("  still booting after %.0f s", last_log - started)
         time.sleep(1)
     return None
 
@@ -194,170 +161,6 @@ def stop_asterisk(box: Sandbox) -> None:
         log.warning("Asterisk %d did not stop; killing it", pid)
         os.kill(pid, 9)
         time.sleep(0.5)
-
-
-def count_refcount_errors(box: Sandbox) -> int:
-    path = box.host / "log/messages.log"
-    try:
-        return path.read_text(errors="replace").count("Excessive refcount")
-    except OSError:
-        return 0
-
-
-def wait_idle(pid: int, limit: float, window: float = 2.0, busy: float = 0.1) -> float:
-    """Seconds until the process used less than `busy` of a core over `window` seconds."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        before = cpu_seconds(pid)
-        time.sleep(window)
-        if cpu_seconds(pid) - before < busy * window:
-            return time.monotonic() - started - window
-    return time.monotonic() - started
-
-
-TRACE_BLOCK = re.compile(
-    r"^-{10,} (\S+ \S+)\n(UDP message (?:sent|received))[^\n]*\n\n([^\n]*)", re.MULTILINE
-)
-
-
-def first_answer_s(trace: Path) -> float | None:
-    """Seconds from the first request SIPp sent to the first SIP response it received."""
-    if not trace.exists():
-        return None
-    sent = answered = None
-    for stamp, kind, first_line in TRACE_BLOCK.findall(trace.read_text(errors="replace")):
-        at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
-        if kind.endswith("sent") and sent is None:
-            sent = at
-        elif kind.endswith("received") and first_line.startswith("SIP/2.0 "):
-            answered = at
-            break
-    return round(answered - sent, 2) if sent is not None and answered is not None else None
-
-
-def probe_register(phone: Phone, when: str) -> dict[str, Any]:
-    """One REGISTER of a member's phone: the first answer's delay and the final answer (the
-    harness's register.xml; a late 401 to a queued retransmission also ends it)."""
-    started = time.monotonic()
-    try:
-        code: int | str | None = phone.register(expires=60)
-    except subprocess.TimeoutExpired:
-        code = "none (SIPp killed after 30 s)"
-    trace = phone.pbx.work / f"{phone.username}-{phone.port}-register-{phone.runs}.msg"
-    return {
-        "when": when,
-        "final": code,
-        "first_answer_s": first_answer_s(trace),
-        "s": round(time.monotonic() - started, 2),
-    }
-
-
-def measure_full_boot(
-    box: Sandbox,
-    pbx: BenchPbx,
-    probe_member: Member,
-    endpoints: int,
-    timeout: float,
-    watch_s: float = 0.0,
-) -> BootFigures:
-    """Boot Asterisk with every member's endpoint (no service beside it), then reload
-    res_pjsip as the service does after each directory change; time and memory of both, and
-    whether a member's phone can register while the reload runs."""
-    members_file = box.host / "etc" / member_endpoints.MEMBERS_FILE
-    fig = BootFigures(endpoints, round(members_file.stat().st_size / 2**20, 1))
-    log.info(
-        "booting Asterisk with all %d member endpoints (bounded by %.0f s)", endpoints, timeout
-    )
-    start_asterisk(box)
-    fig.boot_s = wait_booted(box, timeout, fig)
-    pid = asterisk_pid(box)
-    if fig.boot_s is None or pid is None:
-        fig.notes.append(f"not fully booted after {timeout:.0f} s; stopped")
-        log.warning("Asterisk did not boot within %.0f s", timeout)
-    else:
-        fig.booted = True
-        rss, hwm = rss_kib(pid)
-        fig.rss_mib_after_boot = round(rss / 1024, 1)
-        fig.peak_rss_mib = round(hwm / 1024, 1)
-        fig.asterisk_cpu_s = round(cpu_seconds(pid), 1)
-        log.info("booted in %.1f s, RSS %.0f MiB", fig.boot_s, fig.rss_mib_after_boot)
-        idle = wait_idle(pid, timeout)
-        if idle > 1:
-            fig.notes.append(f"Asterisk stayed busy {idle:.0f} s after `fully booted`")
-        probe = f"pjsip show endpoint {extension(endpoints - 1)}"
-        shown = quick_cli(box, probe, timeout=30) or ""
-        if extension(endpoints - 1) not in shown:
-            fig.notes.append(f"last member's endpoint not shown after boot: {shown[-200:]!r}")
-        phone = Phone(pbx, probe_member.sip_username, probe_member.sip_password)
-        fig.register_probes.append(probe_register(phone, "before reload"))
-        log.info("reloading res_pjsip (as the service does after every directory change)")
-        started = time.monotonic()
-        reload = threading.Thread(
-            target=quick_cli, args=(box, "module reload res_pjsip.so", timeout), daemon=True
-        )
-        reload.start()
-        time.sleep(1)
-        while reload.is_alive() and time.monotonic() - started < timeout:
-            # A member's phone registering meanwhile: is SIP served during the reload?
-            when = f"{time.monotonic() - started:.0f} s into the reload"
-            fig.register_probes.append(probe_register(phone, when))
-            time.sleep(5)
-        reload.join(timeout=max(timeout - (time.monotonic() - started), 1))
-        fig.reload_cli_s = round(time.monotonic() - started, 1)
-        # The CLI may return before the reload has finished: wait for Asterisk to go idle.
-        wait_idle(pid, timeout)
-        fig.reload_s = round(time.monotonic() - started, 1)
-        fig.reload_done = quick_cli(box, probe, timeout=30) is not None
-        rss, hwm = rss_kib(pid)
-        fig.rss_mib_after_reload = round(rss / 1024, 1)
-        fig.peak_rss_mib = round(hwm / 1024, 1)
-        fig.asterisk_cpu_s = round(cpu_seconds(pid), 1)
-        fig.register_probes.append(probe_register(phone, "after reload"))
-        log.info(
-            "res_pjsip reload: CLI returned after %.1f s, Asterisk busy %.1f s; REGISTER "
-            "probes: %s",
-            fig.reload_cli_s,
-            fig.reload_s,
-            fig.register_probes,
-        )
-        if watch_s > 0:
-            watch_service(box, pbx, pid, fig, watch_s)
-    fig.refcount_errors_in_log = count_refcount_errors(box)
-    stop_asterisk(box)
-    return fig
-
-
-def watch_service(box: Sandbox, pbx: BenchPbx, pid: int, fig: BootFigures, watch_s: float) -> None:
-    """`cug serve` beside the Asterisk with every member's endpoint, as an install runs:
-    the service asks for a res_pjsip reload when its AMI link comes up and after every
-    directory change (one member deactivated halfway). Counts its reloads and what Asterisk
-    spends meanwhile."""
-    service = ServiceProcess(box.settings)
-    serve_log = pbx.home / "serve.log"
-    offset = serve_log.stat().st_size if serve_log.exists() else 0
-    cpu = cpu_seconds(pid)
-    started = time.monotonic()
-    service.start()
-    try:
-        time.sleep(watch_s / 2)
-        pbx.cug("directory", "deactivate", extension(0))
-        time.sleep(watch_s / 2)
-        health: dict[str, Any] | str
-        try:
-            health = pbx.health()
-        except OSError as exc:
-            health = f"no answer: {exc}"
-    finally:
-        service.stop()
-    text = serve_log.read_text(errors="replace")[offset:] if serve_log.exists() else ""
-    fig.service_watch = {
-        "seconds": round(time.monotonic() - started, 1),
-        "reloads_ok": text.count("reload res_pjsip.so: ok"),
-        "reloads_failed_or_timed_out": text.count("res_pjsip reload failed"),
-        "asterisk_cpu_s": round(cpu_seconds(pid) - cpu, 1),
-        "health": health,
-    }
-    log.info("service beside it: %s", fig.service_watch)
 
 
 # ---------------------------------------------------------------- SIPp
@@ -677,18 +480,6 @@ def run_load(
     return res
 
 
-def wait_ami(pbx: BenchPbx, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pbx.health().get("ami") == "up":
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise click.ClickException("the service's AMI link did not come up")
-
-
 def use_dialplan(pbx: BenchPbx, box: Sandbox, source: Path, marker: str) -> None:
     """Install `source` as the instance's extensions-cug.conf and reload the dialplan."""
     shutil.copyfile(source, box.host / "etc" / "extensions-cug.conf")
@@ -707,14 +498,10 @@ class Report:
     date: str
     machine: str
     members: int
-    endpoints_mode: str
     ports: str
     cli_import_s: float = 0.0
     install_config_s: float = 0.0
-    members_file_mb: float = 0.0
-    full_boot: BootFigures | None = None
     boot_s: float | None = None
-    endpoints_loaded: int = 0
     asterisk_rss_mib: float | None = None
     service_rss_mib: float | None = None
     service_ready_s: float | None = None
@@ -750,7 +537,6 @@ def run(opts: dict[str, Any]) -> Report:
         date=now_text(),
         machine=machine(),
         members=opts["members"],
-        endpoints_mode=opts["endpoints"],
         ports=f"{opts['port_base']}-{opts['port_base'] + PORT_SPAN - 1}",
     )
     callees: list[Callee] = []
@@ -829,50 +615,25 @@ def run_inside(pbx: BenchPbx, rep: Report, opts: dict[str, Any], callees: list[C
     settings = pbx.settings_obj()
     box = Sandbox(settings)
     started = time.perf_counter()
-    box.prepare()  # the whole configuration, with every member's endpoint generated
+    box.prepare()  # the whole configuration, and every member's realtime endpoint rows
     rep.install_config_s = round(time.perf_counter() - started, 2)
-    members_file = box.host / "etc" / member_endpoints.MEMBERS_FILE
-    rep.members_file_mb = round(members_file.stat().st_size / 2**20, 1)
-    log.info(
-        "configuration installed in %.1f s; %s: %.1f MiB",
-        rep.install_config_s,
-        member_endpoints.MEMBERS_FILE,
-        rep.members_file_mb,
-    )
+    log.info("configuration and endpoints database installed in %.1f s", rep.install_config_s)
     callers, called = pick_members(settings.db, members, opts["callers"], opts["callees"])
-    if opts["startup_check"]:
-        rep.full_boot = measure_full_boot(
-            box, pbx, called[0], members, opts["boot_timeout"], opts["service_watch"]
-        )
-    if not opts["loads"]:
-        return
     rep.callers, rep.callees = len(callers), len(called)
-    if opts["endpoints"] == "needed":
-        # Asterisk gets only the endpoints the calls use; the service keeps the full
-        # directory and writes its generated file to a scratch folder Asterisk never reads.
-        member_endpoints.write_if_changed(
-            box.host / "etc", member_endpoints.render(callers + called)
-        )
-        settings.asterisk_etc = work / "service-etc-unused-by-asterisk"
-        settings.save()
-        rep.endpoints_loaded = len(callers) + len(called)
-    else:
-        rep.endpoints_loaded = members
 
     start_asterisk(box)
     rep.boot_s = wait_booted(box, opts["boot_timeout"])
     if rep.boot_s is None:
         raise click.ClickException(f"Asterisk did not boot within {opts['boot_timeout']} s")
-    log.info("Asterisk booted with %d endpoints in %.1f s", rep.endpoints_loaded, rep.boot_s)
+    log.info("Asterisk booted with %d realtime member endpoints in %.1f s", members, rep.boot_s)
     service = ServiceProcess(settings)
     started = time.perf_counter()
     service.start()
-    if opts["endpoints"] == "needed":
-        pbx.wait_service(timeout=opts["boot_timeout"])
-    else:  # its res_pjsip reload of every member's endpoint may take minutes: AMI only
-        wait_ami(pbx, opts["boot_timeout"])
+    pbx.wait_service(timeout=opts["boot_timeout"])
     rep.service_ready_s = round(time.perf_counter() - started, 1)
     service_pid = service.pid()
+    if not opts["loads"]:
+        return
 
     bound = len(opts["rates"]) * 2 * (opts["duration"] + 60) + 300
     for member in called:
@@ -905,39 +666,12 @@ def run_inside(pbx: BenchPbx, rep: Report, opts: dict[str, Any], callees: list[C
 
 def summarise(rep: Report) -> None:
     log.info("date: %s; machine: %s", rep.date, rep.machine)
-    if rep.full_boot:
-        fb = rep.full_boot
-        log.info(
-            "Asterisk with all %d endpoints (%.1f MiB file): booted %s in %s s, RSS %s MiB "
-            "(peak %s MiB), res_pjsip reload: CLI %s s, busy %s s (done %s), "
-            "%d 'Excessive refcount' errors; %s",
-            fb.endpoints,
-            fb.members_file_mb,
-            fb.booted,
-            fb.boot_s and round(fb.boot_s, 1),
-            fb.rss_mib_after_boot,
-            fb.peak_rss_mib,
-            fb.reload_cli_s,
-            fb.reload_s,
-            fb.reload_done,
-            fb.refcount_errors_in_log,
-            "; ".join(fb.notes) or "no notes",
-        )
-        if fb.service_watch:
-            log.info("  cug serve beside it: %s", fb.service_watch)
-        for probe in fb.register_probes:
-            log.info(
-                "  REGISTER %s: first answer after %s s, final %s, SIPp done in %s s",
-                probe["when"],
-                probe["first_answer_s"],
-                probe["final"],
-                probe["s"],
-            )
     if not rep.loads:
         return
     log.info(
-        "bench Asterisk: %d endpoints, booted in %.1f s, RSS %s MiB; service RSS %s MiB",
-        rep.endpoints_loaded,
+        "bench Asterisk: %d realtime member endpoints, booted in %.1f s, RSS %s MiB; service "
+        "RSS %s MiB",
+        rep.members,
         rep.boot_s or 0,
         rep.asterisk_rss_mib,
         rep.service_rss_mib,
@@ -999,31 +733,10 @@ def summarise(rep: Report) -> None:
 )
 @click.option("--callees", default=4, show_default=True, help="Registered SIPp callees.")
 @click.option(
-    "--endpoints",
-    type=click.Choice(["needed", "all"]),
-    default="needed",
-    show_default=True,
-    help="PJSIP endpoints Asterisk loads for the load runs: only the callers' and callees' "
-    "(the directory still has every member), or every member's.",
-)
-@click.option(
-    "--startup-check/--no-startup-check",
-    default=True,
-    show_default=True,
-    help="First boot Asterisk with every member's endpoint: boot time, reload time, RSS.",
-)
-@click.option(
-    "--service-watch",
-    default=120.0,
-    show_default=True,
-    help="Start-up check: seconds to run `cug serve` beside the Asterisk with every member's "
-    "endpoint, one member deactivated halfway (0: skip).",
-)
-@click.option(
     "--loads/--no-loads",
     default=True,
     show_default=True,
-    help="Run the call loads (--no-loads: only the start-up check).",
+    help="Run the call loads (--no-loads: only install, boot and start the service).",
 )
 @click.option(
     "--sustain-p95-ms",

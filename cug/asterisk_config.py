@@ -2,8 +2,9 @@
 
 The repo's asterisk-conf/*.conf and dialplan/*.conf are copied as they are. What belongs to
 one install (ports, the AMI user's secret, where the routing service listens, the trunk's
-credentials) is written into etc/cug-local/, and the members' endpoints into
-etc/cug-members/ (by the service, from the directory): the only files not kept in the repo.
+credentials) is written into etc/cug-local/: the only config files not kept in the repo. The
+members' endpoints are rows in the endpoints database (agi/endpoint_db.py), filled here from
+the directory and kept in step by the service.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import re
 import struct
 from pathlib import Path
 
-from agi import member_endpoints, variables
+from agi import endpoint_db, variables
+from agi.member_endpoints import EndpointSync
 from cug.settings import Settings
-from directory.lookup import Directory
-from directory.schema import open_db
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "asterisk-conf"
 DIALPLAN_DIR = REPO / "dialplan"
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\-/]+$")
+VARLIB = "/var/lib/asterisk"  # astvarlibdir of a system install (Debian's)
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -138,8 +139,18 @@ def install(settings: Settings, etc: Path, directories: dict[str, str] | None = 
         _write(etc / source.name, text)
     for name, text in local_files(settings).items():
         _write(etc / name, text, mode=0o600)
-    db = open_db(settings.db)
-    members = member_endpoints.render(Directory(db).active_members())
-    member_endpoints.write_if_changed(etc, members)
-    db.close()
+    # Asterisk's own path of the endpoints database (inside its root, for a sandbox).
+    varlib = _safe((directories or {}).get("astvarlibdir", VARLIB), "astvarlibdir")
+    _write(
+        etc / "cug-local/endpoints-db.conf",
+        f"dbfile => {varlib}/{endpoint_db.FILE_NAME}\n",
+        mode=0o600,
+    )
+    if settings.endpoints_db is None:
+        raise ValueError("no endpoints_db in settings: where Asterisk reads members' endpoints")
+    sync = EndpointSync(settings.db, etc, settings.endpoints_db)
+    try:
+        sync.sync()
+    finally:
+        sync.close()
     log.info("Asterisk configuration installed in %s", etc)

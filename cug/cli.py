@@ -222,11 +222,14 @@ def asterisk() -> None:
 )
 @click.pass_obj
 def asterisk_install(s: Settings, etc: Path) -> None:
-    """Write asterisk-conf/ and dialplan/ plus this install's values into ETC."""
-    from cug.asterisk_config import install
+    """Write asterisk-conf/ and dialplan/ plus this install's values into ETC, and the members'
+    endpoints into /var/lib/asterisk/cug-endpoints.db."""
+    from agi.endpoint_db import FILE_NAME
+    from cug.asterisk_config import VARLIB, install
 
     s.asterisk_etc = etc.resolve()
     s.asterisk_root = None
+    s.endpoints_db = Path(VARLIB) / FILE_NAME
     if s.cdr_file is None:
         s.cdr_file = Path("/var/log/asterisk/master.db")
     s.save()

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from agi import endpoint_db
 from cug import asterisk_config
 from cug.settings import Settings
 
@@ -107,6 +108,7 @@ class Sandbox:
         self.settings.asterisk_root = self.root
         self.settings.asterisk_etc = self.host / "etc"
         self.settings.cdr_file = self.host / "log" / "master.db"
+        self.settings.endpoints_db = self.host / "lib" / endpoint_db.FILE_NAME
         self.settings.save()
         asterisk_config.install(self.settings, self.host / "etc", self.directories())
 
@@ -199,9 +201,10 @@ class ServiceProcess:
             pass
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (ProcessLookupError, FileNotFoundError):
             return None
-        return pid
+        return None if state == "Z" else pid  # a killed service nobody has reaped yet
 
     def start(self) -> int:
         running = self.pid()

@@ -52,9 +52,9 @@ def health_app(
                 "status": "ok" if ami.up else "degraded",
                 "ami": "up" if ami.up else "down",
                 "agi_requests": agi.served,
-                "endpoint_reloads": sync.reloads if sync else 0,
-                "endpoint_reload_failures": sync.reload_failures if sync else 0,
-                "endpoints": "reload pending" if sync and sync.reload_pending else "current",
+                "endpoint_writes": sync.writes if sync else 0,
+                "endpoint_failures": sync.failures if sync else 0,
+                "endpoints": "behind" if sync and not sync.current else "current",
                 "contacts_written": contacts.written,
             }
         )
@@ -99,12 +99,11 @@ async def run(settings: Settings) -> None:
 
     sync = None
     tasks = []
-    if settings.asterisk_etc is not None:
-        sync = EndpointSync(directory, settings.asterisk_etc, ami)
-        ami.on_login(sync.push)
+    if settings.asterisk_etc is not None and settings.endpoints_db is not None:
+        sync = EndpointSync(settings.db, settings.asterisk_etc, settings.endpoints_db)
         tasks.append(asyncio.create_task(sync.watch()))
     else:
-        log.warning("no asterisk_etc in settings: member endpoints are not kept in step")
+        log.warning("no asterisk_etc/endpoints_db in settings: member endpoints not kept in step")
     contacts = ContactLog(db)
     ami.on_event("Cdr", contacts.on_event)
     tasks.append(asyncio.create_task(contacts.run()))

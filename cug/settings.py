@@ -36,6 +36,7 @@ class Settings:
     asterisk_etc: Path | None = None
     asterisk_root: Path | None = None  # a sandbox root; None for a system Asterisk
     cdr_file: Path | None = None  # Asterisk's SQLite CDR file (cdr_sqlite3_custom's master.db)
+    endpoints_db: Path | None = None  # the members' PJSIP realtime tables (agi/endpoint_db.py)
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
     ami_port: int = 5038
@@ -69,6 +70,7 @@ class Settings:
             "asterisk_etc": str(self.asterisk_etc or ""),
             "asterisk_root": str(self.asterisk_root or ""),
             "cdr_file": str(self.cdr_file or ""),
+            "endpoints_db": str(self.endpoints_db or ""),
         }
         cp["network"] = {
             "sip_bind": self.sip_bind,
@@ -143,6 +145,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.asterisk_etc = Path(c["asterisk_etc"]) if c.get("asterisk_etc") else None
         s.asterisk_root = Path(c["asterisk_root"]) if c.get("asterisk_root") else None
         s.cdr_file = Path(c["cdr_file"]) if c.get("cdr_file") else None
+        s.endpoints_db = Path(c["endpoints_db"]) if c.get("endpoints_db") else None
         s.sip_bind = n.get("sip_bind", s.sip_bind)
         s.sip_port = n.getint("sip_port", s.sip_port)
         s.ami_port = n.getint("ami_port", s.ami_port)

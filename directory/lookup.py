@@ -86,3 +86,10 @@ class Directory:
         )
         names = [d[0] for d in cursor.description]
         return [Member.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+    def sip_accounts(self) -> list[tuple[str, str, str]]:
+        """(extension, name, SIP password) of every active member: what their phone's PJSIP
+        endpoint is made from."""
+        return self.conn.execute(
+            "SELECT extension, name, sip_password FROM members WHERE active = 1"
+        ).fetchall()

@@ -424,8 +424,16 @@ class Pbx:
 
         ServiceProcess(load(self.home)).stop()
 
-    def start_service(self) -> None:
-        self.cug("sandbox", "up")
+    def start_service(self, reinstall: bool = True) -> None:
+        """`cug sandbox up` (config and endpoints written again, then the service), or with
+        `reinstall=False` the service alone, which must then catch up by itself."""
+        if reinstall:
+            self.cug("sandbox", "up")
+        else:
+            from cug.sandbox import ServiceProcess
+            from cug.settings import load
+
+            ServiceProcess(load(self.home)).start()
         self.wait_service()
 
     def restart_asterisk(self) -> None:
@@ -556,12 +564,26 @@ class Pbx:
                 return
         raise AssertionError(f"{endpoint} not reachable:\n{out}")
 
-    def wait_endpoints(self, predicate, timeout: float = 10) -> str:
+    def endpoint_row(self, table: str, extension: str) -> dict | None:
+        """A member's row in Asterisk's realtime tables (ps_endpoints, ps_auths, ps_aors)."""
+        import sqlite3
+
+        path = self.settings()["cug"]["endpoints_db"]
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (extension,)).fetchone()
+        finally:
+            conn.close()
+        return dict(row) if row else None
+
+    def wait_endpoint_row(self, table: str, extension: str, predicate, timeout: float = 10):
+        """Wait until the service has written what `predicate(row or None)` expects."""
         deadline = time.monotonic() + timeout
-        out = ""
+        row = None
         while time.monotonic() < deadline:
-            out = self.cli("pjsip show endpoints")
-            if predicate(out):
-                return out
-            time.sleep(0.2)
-        raise AssertionError(f"endpoints never matched:\n{out}")
+            row = self.endpoint_row(table, extension)
+            if predicate(row):
+                return row
+            time.sleep(0.1)
+        raise AssertionError(f"{table} row of {extension} never matched: {row}")

@@ -115,7 +115,7 @@ def test_deactivated_member_can_no_longer_register_or_call(pbx: Pbx) -> None:
     leaving = pbx.phone("3007")
     assert leaving.register() == 200
     pbx.cug("directory", "deactivate", "3007")
-    pbx.wait_endpoints(lambda out: "3007" not in out)
+    pbx.wait_endpoint_row("ps_endpoints", "3007", lambda row: row is None)
     assert leaving.register() == 401
     assert leaving.call("3003").code == 401
 

@@ -1,0 +1,216 @@
+"""Members' PJSIP endpoints as realtime rows: what 100,000 members cost Asterisk.
+
+\b
+For each directory size (--members, and --baseline members in the same run), on its own
+install (own CUG_HOME, instance and ports from --port-base, loopback):
+1. imports a generated directory, installs the configuration, which fills the endpoints
+   database (timed: "fill");
+2. boots Asterisk (timed to `core waitfullybooted`; RSS after boot), starts `cug serve`;
+3. times one full comparison of the directory with the rows (what the service does at start);
+4. adds a member with `cug directory add` and times until their phone's REGISTER gets a 200;
+5. registers --registers members spread over the directory with SIPp (bench/sipp/
+   register-many.xml, --rate per second, digest auth): successes, failures, time from the
+   first REGISTER to the 200 (p50/p95/max);
+then removes the install. No call loads (that is bench/bench_routing.py).
+
+\b
+Run: .venv/bin/python bench/bench_endpoints.py [--members 100000 --baseline 200]
+This is a benchmark, not a test: it asserts nothing, it reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/x.py`
+
+from agi.member_endpoints import EndpointSync
+from bench.bench_directory import extension, write_csv
+from bench.bench_routing import (
+    SIPP,
+    BenchPbx,
+    asterisk_pid,
+    sipp_rtts,
+    sipp_stats,
+    start_asterisk,
+    stop_asterisk,
+    wait_booted,
+)
+from bench.common import machine, now_text, percentile, rss_kib, setup_logging
+from cug.sandbox import Sandbox, ServiceProcess
+from directory.schema import open_db
+from tests.e2e.harness import Phone
+
+log = logging.getLogger("bench.endpoints")
+
+
+@dataclass
+class SizeFigures:
+    members: int
+    import_s: float = 0.0
+    fill_s: float = 0.0
+    endpoints_db_mib: float = 0.0
+    boot_s: float | None = None
+    asterisk_rss_mib: float | None = None
+    full_compare_s: float = 0.0
+    add_to_register_s: float | None = None
+    add_register_tries: int = 0
+    registers: dict[str, Any] = field(default_factory=dict)
+
+
+def register_load(pbx: BenchPbx, members: int, count: int, rate: int) -> dict[str, Any]:
+    """`count` REGISTERs of members spread over the directory, `rate` a second."""
+    db = open_db(pbx.home / "cug.db")
+    picks = random.Random(7).sample(range(members), min(count, members))
+    rows = [
+        db.execute(
+            "SELECT extension, sip_password FROM members WHERE extension = ?", (extension(i),)
+        ).fetchone()
+        for i in picks
+    ]
+    db.close()
+    inf = pbx.work / f"register-{members}.csv"
+    lines = (f"{e};[authentication username={e} password={p}]\n" for e, p in rows)
+    inf.write_text("SEQUENTIAL\n" + "".join(lines))
+    stat = pbx.work / f"reg-{members}-stat.csv"
+    cmd = ["sipp", f"127.0.0.1:{pbx.sip_port}", "-sf", str(SIPP / "register-many.xml")]
+    cmd += ["-inf", str(inf), "-i", "127.0.0.1", "-p", str(pbx.ports.take())]
+    cmd += ["-r", str(rate), "-m", str(count), "-l", str(rate * 2), "-timeout", "120s"]
+    cmd += ["-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1"]
+    cmd += ["-trace_rtt", "-rtt_freq", "1"]  # written as <scenario>_<pid>_rtt.csv in cwd
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=pbx.work)
+    elapsed = time.monotonic() - started
+    stats = sipp_stats(stat) if stat.exists() else {}
+    if not stats:
+        log.warning("SIPp wrote no statistics: %s", proc.stderr[-1000:])
+    times = [ms for f in pbx.work.glob("*_rtt.csv") for _, ms in sipp_rtts(f).get("reg", [])]
+    ok = int(stats.get("SuccessfulCall(C)", 0) or 0)
+    return {
+        "offered": count,
+        "rate": rate,
+        "ok": ok,
+        "failed": int(stats.get("FailedCall(C)", 0) or 0),
+        "per_s": round(ok / elapsed, 1) if elapsed else 0.0,
+        "ms_p50": percentile(times, 50),
+        "ms_p95": percentile(times, 95),
+        "ms_max": max(times, default=float("nan")),
+    }
+
+
+def add_member_and_register(pbx: BenchPbx, members: int, fig: SizeFigures) -> None:
+    """Seconds from `cug directory add` returning to the new member's REGISTER's 200."""
+    ext = extension(members + 10)
+    pbx.cug(
+        *("directory", "add", "--name", "Bench New Member", "--phone", "0772999001"),
+        *("--role", "psw", "--district", "Oyam", "--extension", ext),
+    )
+    started = time.monotonic()
+    password = pbx.member(ext)["sip"]["password"]
+    phone = Phone(pbx, ext, password)
+    while time.monotonic() - started < 60:
+        fig.add_register_tries += 1
+        try:
+            code = phone.register(expires=60)
+        except subprocess.TimeoutExpired:  # Asterisk too busy to answer at all
+            continue
+        if code == 200:
+            fig.add_to_register_s = round(time.monotonic() - started, 2)
+            return
+
+
+def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> SizeFigures:
+    fig = SizeFigures(members)
+    pbx = BenchPbx(work, port_base)
+    try:
+        init = ["init", "--instance", pbx.instance, "--no-trunk"]
+        for name in ("sip", "ami", "agi", "http"):
+            init += [f"--{name}-port", str(getattr(pbx, f"{name}_port"))]
+        pbx.cug(*init)
+        started = time.perf_counter()
+        pbx.cug("directory", "import", str(write_csv(work / "members.csv", members)))
+        fig.import_s = round(time.perf_counter() - started, 1)
+        settings = pbx.settings_obj()
+        box = Sandbox(settings)
+        started = time.perf_counter()
+        box.prepare()
+        fig.fill_s = round(time.perf_counter() - started, 1)
+        assert settings.endpoints_db is not None and settings.asterisk_etc is not None
+        fig.endpoints_db_mib = round(settings.endpoints_db.stat().st_size / 2**20, 1)
+        log.info(
+            "%d members: imported %.1f s, installed+filled %.1f s",
+            members,
+            fig.import_s,
+            fig.fill_s,
+        )
+        start_asterisk(box)
+        fig.boot_s = wait_booted(box, opts["boot_timeout"])
+        pid = asterisk_pid(box)
+        if fig.boot_s is None or pid is None:
+            log.warning("Asterisk did not boot within %.0f s", opts["boot_timeout"])
+            return fig
+        fig.boot_s = round(fig.boot_s, 1)
+        fig.asterisk_rss_mib = round(rss_kib(pid)[0] / 1024, 1)
+        log.info("booted in %.1f s, RSS %.0f MiB", fig.boot_s, fig.asterisk_rss_mib)
+        ServiceProcess(settings).start()
+        pbx.wait_service(timeout=120)
+        sync = EndpointSync(settings.db, settings.asterisk_etc, settings.endpoints_db)
+        started = time.perf_counter()
+        sync.sync()  # nothing to write: the whole directory compared with the rows
+        fig.full_compare_s = round(time.perf_counter() - started, 2)
+        sync.close()
+        add_member_and_register(pbx, members, fig)
+        log.info("added member registered after %s s", fig.add_to_register_s)
+        fig.registers = register_load(pbx, members, opts["registers"], opts["rate"])
+        log.info("REGISTER load: %s", fig.registers)
+        fig.asterisk_rss_mib = round(rss_kib(pid)[0] / 1024, 1)
+    finally:
+        ServiceProcess(pbx.settings_obj()).stop()
+        stop_asterisk(Sandbox(pbx.settings_obj()))
+        pbx.down()
+    return fig
+
+
+@click.command(help=__doc__)
+@click.option("--members", default=100_000, show_default=True)
+@click.option("--baseline", default=200, show_default=True, help="The small directory.")
+@click.option("--registers", default=2000, show_default=True, help="REGISTERs per size.")
+@click.option("--rate", default=200, show_default=True, help="REGISTERs offered per second.")
+@click.option("--boot-timeout", default=600.0, show_default=True)
+@click.option("--port-base", default=42000, show_default=True, help="First of 2000 ports.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-v", "--verbose", is_flag=True)
+def main(**opts: Any) -> None:
+    setup_logging(opts.pop("verbose"))
+    report: dict[str, Any] = {"date": now_text(), "machine": machine(), "sizes": []}
+    for n, size in enumerate((opts["baseline"], opts["members"])):
+        with tempfile.TemporaryDirectory(prefix="cug-bench-endpoints-") as tmp:
+            fig = measure(Path(tmp), size, opts["port_base"] + 1000 * n, opts)
+        report["sizes"].append(asdict(fig))
+    small, big = report["sizes"]
+    if small["registers"].get("per_s") and big["registers"].get("per_s"):
+        report["register_rate_ratio"] = round(
+            big["registers"]["per_s"] / small["registers"]["per_s"], 3
+        )
+    if small["registers"].get("ms_p95"):  # SIPp's response times are whole milliseconds
+        report["register_p95_ratio"] = round(
+            big["registers"]["ms_p95"] / small["registers"]["ms_p95"], 3
+        )
+    log.info("%s", json.dumps(report, indent=2))
+    if opts["json_out"]:
+        opts["json_out"].write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
