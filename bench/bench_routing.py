@@ -30,15 +30,13 @@ This is a benchmark, not a test: it asserts nothing, it reports.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,7 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/x.py`
 
 from bench.bench_directory import extension, write_csv
-from bench.common import REPO, machine, now_text, percentile, rss_kib, setup_logging
+from bench.common import REPO, machine, now_text, percentile, rss_kib, run_sipp_bench
 from cug import settings as settings_mod
 from cug.sandbox import Sandbox, ServiceProcess
 from directory.lookup import Directory
@@ -93,6 +91,17 @@ class BenchPbx(Pbx):
 
     def settings_obj(self) -> settings_mod.Settings:
         return settings_mod.load(self.home)
+
+    def init(self) -> None:
+        """`cug init` of the install on the benchmark's instance name and ports, no trunk."""
+        ports = {
+            "--sip-port": self.sip_port,
+            "--ami-port": self.ami_port,
+            "--agi-port": self.agi_port,
+            "--http-port": self.http_port,
+        }
+        args = [x for name, port in ports.items() for x in (name, str(port))]
+        self.cug("init", "--instance", self.instance, *args, "--no-trunk")
 
 
 # ---------------------------------------------------------------- processes and timing
@@ -480,11 +489,14 @@ def run_load(
     return res
 
 
-def use_dialplan(pbx: BenchPbx, box: Sandbox, source: Path, marker: str) -> None:
-    """Install `source` as the instance's extensions-cug.conf and reload the dialplan."""
+def use_dialplan(
+    pbx: BenchPbx, box: Sandbox, source: Path, marker: str, context: str = "cug-members"
+) -> None:
+    """Install `source` as the instance's extensions-cug.conf and reload the dialplan; check
+    that `context` now shows `marker`."""
     shutil.copyfile(source, box.host / "etc" / "extensions-cug.conf")
     pbx.cli("dialplan reload")
-    shown = pbx.cli("dialplan show cug-members")
+    shown = pbx.cli(f"dialplan show {context}")
     if marker not in shown:
         raise click.ClickException(f"dialplan reload did not take: {shown[-500:]}")
     time.sleep(1)
@@ -593,20 +605,7 @@ def run_inside(pbx: BenchPbx, rep: Report, opts: dict[str, Any], callees: list[C
     work: Path = opts["work"]
     members: int = opts["members"]
     csv_path = write_csv(work / "members.csv", members)
-    pbx.cug(
-        "init",
-        "--instance",
-        pbx.instance,
-        "--sip-port",
-        str(pbx.sip_port),
-        "--ami-port",
-        str(pbx.ami_port),
-        "--agi-port",
-        str(pbx.agi_port),
-        "--http-port",
-        str(pbx.http_port),
-        "--no-trunk",
-    )
+    pbx.init()
     started = time.perf_counter()
     pbx.cug("directory", "import", str(csv_path))
     rep.cli_import_s = round(time.perf_counter() - started, 2)
@@ -759,23 +758,7 @@ def summarise(rep: Report) -> None:
 @click.option("--trace-msg", is_flag=True, help="Keep SIPp's message trace (with --work).")
 @click.option("-v", "--verbose", is_flag=True)
 def main(**opts: Any) -> None:
-    setup_logging(opts.pop("verbose"))
-    if shutil.which("sipp") is None:
-        raise click.ClickException("sipp is not installed (Debian package sip-tester)")
-    keep = opts["work"] is not None
-    work = opts["work"] or Path(tempfile.mkdtemp(prefix="cug-bench-routing-"))
-    work = work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    opts["work"] = work
-    json_out = opts.pop("json_out")
-    try:
-        rep = run(opts)
-    finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
-    summarise(rep)
-    if json_out:
-        json_out.write_text(json.dumps(asdict(rep), indent=2) + "\n")
+    run_sipp_bench(opts, "cug-bench-routing-", run, summarise)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+import click
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,3 +68,29 @@ def rss_kib(pid: int) -> tuple[int, int]:
         if key in values:
             values[key] = int(rest.split()[0])
     return values["VmRSS"], values["VmHWM"]
+
+
+def run_sipp_bench(
+    opts: dict[str, Any],
+    prefix: str,
+    run: Callable[[dict[str, Any]], Any],
+    summarise: Callable[[Any], None],
+) -> None:
+    """The main() of a benchmark that drives SIPp: logging, its work folder (--work, kept; or
+    a temporary one, removed), the run, its summary and --json-out (the report, a dataclass)."""
+    setup_logging(opts.pop("verbose"))
+    if shutil.which("sipp") is None:
+        raise click.ClickException("sipp is not installed (Debian package sip-tester)")
+    keep = opts["work"] is not None
+    work = (opts["work"] or Path(tempfile.mkdtemp(prefix=prefix))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    opts["work"] = work
+    json_out = opts.pop("json_out")
+    try:
+        rep = run(opts)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    summarise(rep)
+    if json_out:
+        json_out.write_text(json.dumps(asdict(rep), indent=2) + "\n")
