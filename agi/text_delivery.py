@@ -3,9 +3,8 @@
 One asyncio task in the service. It is woken when a text is stored and when Asterisk says a
 member's phone registered or became reachable again (AMI ContactStatus), and looks over the
 whole queue now and then for retries. Per recipient, texts go out oldest first, one at a
-time, and each is marked delivered in its own transaction as soon as Asterisk took it, so a
-restart neither loses nor repeats a text (at most the one in flight when the service died
-goes out twice).
+time, and are marked delivered in small batches (one disk sync per batch), so a restart
+loses no text; a service killed mid-batch sends that batch's texts again.
 
 What "delivered" means: Asterisk's MessageSend fails at once when the member has no
 reachable phone (no registration, or the phone stopped answering Asterisk's qualify), so a
@@ -34,12 +33,15 @@ import sqlite_utils
 from agi.ami import AmiLink
 from directory.audit import now
 from directory.texts import EXPIRED, FAILED, NOTICE, Pending, TextStore
+from directory.transactions import writing
 from routing.text_replies import Outcome, outcome_text, queued_text
 from routing.texts import TextPolicy
 from sms_gateway.gateway import SmsGateway
 
 log = logging.getLogger(__name__)
 
+PENDING_BATCH = 50  # texts read from the queue at a time
+DELIVERED_BATCH = 10  # texts marked delivered per transaction
 SCAN_INTERVAL = 5.0  # seconds between looks at the whole queue (retries, SMS, expiry)
 RETRY_AFTER = timedelta(seconds=60)  # an unreachable member is tried again (or when they register)
 PURGE_INTERVAL = 3600.0
@@ -198,30 +200,49 @@ class TextDelivery:
         return str(getattr(reply, "message", "") or reply)[:100] or "not reachable"
 
     async def _deliver_to(self, member_id: int, waiting: dict[int, list[str]]) -> None:
-        for text in self.store.pending_for(member_id):
-            if text.body is None:
-                self.store.fail(text.delivery_id, FAILED, "body purged")
-                continue
-            error = await self._send_sip(text)
-            if not error:
-                self.store.delivered([text.delivery_id], "sip")
-                self.delivered_sip += 1
-                continue
-            # Not reachable: this and the member's later texts wait (their order kept).
-            first_try = text.attempts == 0 and text.sender_id is not None
-            self.store.retry_later(
-                text.delivery_id, error, datetime.now(UTC) + RETRY_AFTER, notify=first_try
-            )
+        """Send the member's queued texts in order until none is left or their phone does
+        not take one. Deliveries are marked in batches of DELIVERED_BATCH (one disk sync
+        each): a service killed mid-batch sends those again, it loses none."""
+        done: list[int] = []
+        try:
+            while True:
+                batch = self.store.pending_for(member_id, PENDING_BATCH)
+                for text in batch:
+                    if text.body is None:
+                        self.store.fail(text.delivery_id, FAILED, "body purged")
+                        continue
+                    error = await self._send_sip(text)
+                    if error:
+                        self._flush(done)
+                        self._wait(member_id, text, error, waiting)
+                        return
+                    done.append(text.delivery_id)
+                    if len(done) >= DELIVERED_BATCH:
+                        self._flush(done)
+                if len(batch) < PENDING_BATCH:
+                    return
+        finally:
+            self._flush(done)
+
+    def _flush(self, done: list[int]) -> None:
+        if done:
+            self.store.delivered(list(done), "sip")
+            self.delivered_sip += len(done)
+            done.clear()
+
+    def _wait(
+        self, member_id: int, text: Pending, error: str, waiting: dict[int, list[str]]
+    ) -> None:
+        """Not reachable: this text and the member's later ones wait, their order kept; the
+        senders of texts tried for the first time are told."""
+        retry_at = datetime.now(UTC) + RETRY_AFTER
+        for pending in [text, *self.store.pending_for(member_id)[1:]]:
+            first_try = pending.attempts == 0 and pending.sender_id is not None
+            if pending is text or first_try:
+                self.store.retry_later(pending.delivery_id, error, retry_at, notify=first_try)
             if first_try:
-                waiting[text.text_id].append(self._name(member_id))
-            for later in self.store.pending_for(member_id):
-                if later.attempts == 0 and later.sender_id is not None:
-                    self.store.retry_later(
-                        later.delivery_id, error, datetime.now(UTC) + RETRY_AFTER, notify=True
-                    )
-                    waiting[later.text_id].append(self._name(member_id))
-            log.info("member %d not reachable (%s): texts wait", member_id, error)
-            return
+                waiting[pending.text_id].append(self._name(member_id))
+        log.info("member %d not reachable (%s): texts wait", member_id, error)
 
     def _name(self, member_id: int) -> str:
         row = self.db.execute(
@@ -295,7 +316,7 @@ class TextDelivery:
         ).fetchall()
         for notice_id, member_id, text in rows:
             self.notify(int(member_id), text)
-            with self.db.atomic():
+            with writing(self.db):
                 self.db.execute(
                     "UPDATE call_notices SET sent_at = ? WHERE id = ?", (now(), notice_id)
                 )

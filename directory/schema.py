@@ -399,6 +399,13 @@ def _m0006(db: sqlite_utils.Database) -> None:
     db["contacts"].add_column("text_delivery_id", int)
 
 
+@migrations(name="0007_text_contacts_index")
+def _m0007(db: sqlite_utils.Database) -> None:
+    # A delivered text updates its contact row by delivery id: without this index every
+    # update scanned the whole contact log (bench/RESULTS.md, text relay).
+    db["contacts"].create_index(["text_delivery_id"])
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from directory.audit import now
+from directory.transactions import writing
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class TextStore:
         """Store a text, a queued delivery per recipient and (for members' texts) a contact
         row each, in one transaction; returns the text's id and the deliveries' ids."""
         stamp = now()
-        with self.db.atomic():
+        with writing(self.db):
             text_id = (
                 self.db["texts"]
                 .insert(
@@ -180,7 +181,7 @@ class TextStore:
             return
         stamp = now()
         marks = ", ".join("?" * len(delivery_ids))
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 f"UPDATE text_deliveries SET status = ?, via = ?, delivered_at = ?, "
                 f"attempts = attempts + 1 WHERE id IN ({marks}) AND status = ?",
@@ -197,7 +198,7 @@ class TextStore:
         phone stopped answering Asterisk (it may have been gone when they were sent). A text
         may arrive twice this way; none is lost. Returns how many."""
         stamp = _iso(since)
-        with self.db.atomic():
+        with writing(self.db):
             ids = [
                 r[0]
                 for r in self.db.execute(
@@ -223,7 +224,7 @@ class TextStore:
 
     def retry_later(self, delivery_id: int, error: str, at: datetime, *, notify: bool) -> None:
         """A try that did not reach the member: try again at `at` (it stays queued)."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "UPDATE text_deliveries SET attempts = attempts + 1, last_error = ?, "
                 "next_attempt_at = ?, notify = max(notify, ?) WHERE id = ? AND status = ?",
@@ -234,7 +235,7 @@ class TextStore:
         """The sender was told these had to wait: tell them again when they are delivered."""
         if delivery_ids:
             marks = ", ".join("?" * len(delivery_ids))
-            with self.db.atomic():
+            with writing(self.db):
                 self.db.execute(
                     f"UPDATE text_deliveries SET notify = 1 WHERE id IN ({marks})",
                     tuple(delivery_ids),
@@ -242,7 +243,7 @@ class TextStore:
 
     def fail(self, delivery_id: int, status: str, error: str) -> None:
         """End a delivery that cannot succeed (EXPIRED or FAILED)."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "UPDATE text_deliveries SET status = ?, last_error = ? WHERE id = ? AND status = ?",
                 (status, error[:200], delivery_id, QUEUED),
@@ -255,7 +256,7 @@ class TextStore:
     def expire_due(self, at: datetime | None = None) -> int:
         """Expire every queued delivery past its expiry; returns how many."""
         stamp = _iso(at or datetime.now(UTC))
-        with self.db.atomic():
+        with writing(self.db):
             ids = [
                 r[0]
                 for r in self.db.execute(
@@ -297,7 +298,7 @@ class TextStore:
     def notified(self, delivery_ids: list[int]) -> None:
         if delivery_ids:
             marks = ", ".join("?" * len(delivery_ids))
-            with self.db.atomic():
+            with writing(self.db):
                 self.db.execute(
                     f"UPDATE text_deliveries SET notified_at = ? WHERE id IN ({marks})",
                     (now(), *delivery_ids),
@@ -316,7 +317,7 @@ class TextStore:
         """Remove the bodies of texts all of whose deliveries ended more than `older_than`
         ago (delivered, expired or failed); the texts' contact rows stay. Returns how many."""
         cutoff = _iso((at or datetime.now(UTC)) - older_than)
-        with self.db.atomic():
+        with writing(self.db):
             cursor = self.db.execute(
                 "UPDATE texts SET body = NULL, purged_at = ? WHERE body IS NOT NULL "
                 "AND created_at <= ? AND NOT EXISTS (SELECT 1 FROM text_deliveries d "
