@@ -34,6 +34,7 @@ from routing.texts import (
     TextPolicy,
     TextRefusal,
     check_body,
+    may_text_team,
     parse_command,
     recipients,
     split_case_tag,
@@ -121,6 +122,8 @@ class TextRoutes:
         targets = [t for t in decision.recipients if t.member_id != sender.id]
         if not targets:
             return self._refuse(sender, TextRefusal.NOT_A_MEMBER, addressed)
+        if not may_text_team(sender, len(targets), self.texts):
+            return self._refuse(sender, TextRefusal.TEAM_TOO_BIG, addressed)
         tagged, _ = split_case_tag(body)
         one = targets[0].member_id if len(targets) == 1 else None
         keyed = KeyedCase(str(tagged)) if tagged is not None else None

@@ -95,7 +95,10 @@ class Settings:
             "numbers": " ".join(self.trunk_numbers),
         }
         cp["sms_gateway"] = self.sms_gateway.to_section()
-        cp["texts"] = {name: str(value) for name, value in asdict(self.texts).items()}
+        cp["texts"] = {
+            name: " ".join(value) if isinstance(value, tuple) else str(value)
+            for name, value in asdict(self.texts).items()
+        }
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -115,6 +118,8 @@ def _text_policy(section: configparser.SectionProxy) -> TextPolicy:
         sms_after_seconds=section.getint("sms_after_seconds", default.sms_after_seconds),
         retention_days=section.getint("retention_days", default.retention_days),
         timezone=section.get("timezone", default.timezone).strip() or default.timezone,
+        team_limit=section.getint("team_limit", default.team_limit),
+        lead_roles=tuple(section.get("lead_roles", " ".join(default.lead_roles)).split()),
     )
 
 

@@ -37,6 +37,10 @@ _REFUSALS = {
     ),
     TextRefusal.NO_LONGER_A_MEMBER: "Not sent: {addressed} is no longer a member of the CUG.",
     TextRefusal.SELF: "Not sent: that is your own number.",
+    TextRefusal.TEAM_TOO_BIG: (
+        "Not sent: {addressed} reaches more than {team_limit} members; only supervisors, "
+        "probation and DAC officers text a team that large. Ask your supervisor (100)."
+    ),
     TextRefusal.TOO_MANY: (
         "Not sent: you sent more than {per_minute} texts in a minute. Wait a minute and send "
         "it again."
@@ -49,6 +53,7 @@ def refusal_text(refusal: TextRefusal, addressed: str, policy: TextPolicy) -> st
         addressed=addressed[:20] or "(nobody)",
         service=policy.service_number,
         per_minute=policy.per_minute,
+        team_limit=policy.team_limit,
     )
 
 

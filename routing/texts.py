@@ -36,12 +36,15 @@ class TextPolicy:
     sms_after_seconds: int = 120  # a member with no phone registered this long gets an SMS
     retention_days: int = 30  # bodies of texts that ended are purged after this
     timezone: str = "Africa/Kampala"  # the members' clock, for times in notices
+    team_limit: int = 25  # a team text to more members is for the roles below only
+    lead_roles: tuple[str, ...] = ("supervisor", "probation", "dac", "admin")
 
 
 class TextRefusal(Enum):
     EMPTY = "empty"
     TOO_LONG = "too_long"
     TOO_MANY = "too_many"  # over the per-minute limit
+    TEAM_TOO_BIG = "team_too_big"  # a large team only the district's leads may text
     NOT_TEXT = "not_text"  # not UTF-8, or control characters: a binary or broken body
     NOT_A_MEMBER = "not_a_member"
     OUTSIDE_NUMBER = "outside_number"
@@ -148,3 +151,10 @@ def recipients(
         return TextDecision(refusal=TextRefusal.OUTSIDE_NUMBER, detail=decision.outside_number)
     team = decision.label if len(decision.targets) > 1 else ""
     return TextDecision(recipients=decision.targets, team=team)
+
+
+def may_text_team(sender: Member, size: int, policy: TextPolicy) -> bool:
+    """A text to a team bigger than `team_limit` is a broadcast: only the district's leads
+    (supervisors, probation and DAC officers, admins) send those, so one member's phone
+    cannot flood a whole district."""
+    return size <= policy.team_limit or sender.role in policy.lead_roles

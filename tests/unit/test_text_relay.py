@@ -196,6 +196,27 @@ async def test_a_team_text_reaches_every_member_of_the_team(relay) -> None:
     assert ami.bodies("2003") == ["(to PSWs of Oyam) meeting at 3"]
 
 
+async def test_a_big_team_is_texted_by_leads_only(directory: Directory) -> None:
+    ami = FakeAmi()
+    policy = TextPolicy(team_limit=1)
+    delivery = TextDelivery(directory.db, ami, policy)  # type: ignore[arg-type]
+    routes = TextRoutes(directory, Policy(), policy, delivery)
+    directory.db.execute("INSERT INTO short_codes VALUES ('106', 'role', 'psw', NULL, 'PSWs')")
+    refused = await text(routes, "2002", "106", "to all PSWs")  # a para-social worker
+    assert refused.sets[v.TEXT_RESULT] == "refused:"
+    assert (
+        "only supervisors"
+        in routes.store.pending_for(directory.member_by_extension("2002").id)[0].body
+    )
+    sent = await text(routes, "2001", "106", "meeting at 3")  # their supervisor
+    assert sent.sets[v.TEXT_RESULT] == "text"
+    assert sorted(statuses(directory.db)) == [
+        ("2002", "queued"),
+        ("2003", "queued"),
+        ("2008", "queued"),
+    ]
+
+
 async def test_a_case_tag_files_the_text_on_the_case(relay) -> None:
     routes, delivery, ami = relay
     db = routes.store.db
