@@ -32,7 +32,7 @@ import sqlite_utils
 
 from agi.ami import AmiLink
 from directory.audit import now
-from directory.texts import EXPIRED, FAILED, NOTICE, Pending, TextStore
+from directory.texts import ALERT, EXPIRED, FAILED, NOTICE, Pending, TextStore
 from directory.transactions import writing
 from routing.text_replies import Outcome, outcome_text, queued_text
 from routing.texts import TextPolicy
@@ -111,10 +111,10 @@ class TextDelivery:
         return everyone
 
     # ------------------------------------------------------------------ texts from the system
-    def notify(self, member_id: int, body: str) -> None:
+    def notify(self, member_id: int, body: str, kind: str = NOTICE) -> None:
         """A text from the system to one member (a notice, an answer), delivered like any."""
         self.store.store(
-            kind=NOTICE,
+            kind=kind,
             sender_id=None,
             addressed=self.policy.service_number,
             body=body,
@@ -203,9 +203,16 @@ class TextDelivery:
         """Send the member's queued texts in order until none is left or their phone does
         not take one. Deliveries are marked in batches of DELIVERED_BATCH (one disk sync
         each): a service killed mid-batch sends those again, it loses none."""
+        if not self.ami.up:
+            return  # our link to Asterisk is down, not their phone: nobody is told anything
+        if not self._active(member_id):
+            for text in self.store.pending_for(member_id, 10_000):
+                self.store.fail(text.delivery_id, FAILED, "no longer a member")
+            return
         done: list[int] = []
         try:
             while True:
+                self._flush(done)  # before reading the queue again: nothing is sent twice
                 batch = self.store.pending_for(member_id, PENDING_BATCH)
                 for text in batch:
                     if text.body is None:
@@ -214,7 +221,7 @@ class TextDelivery:
                     error = await self._send_sip(text)
                     if error:
                         self._flush(done)
-                        self._wait(member_id, text, error, waiting)
+                        self._hold(member_id, error, waiting)
                         return
                     done.append(text.delivery_id)
                     if len(done) >= DELIVERED_BATCH:
@@ -224,24 +231,21 @@ class TextDelivery:
         finally:
             self._flush(done)
 
+    def _active(self, member_id: int) -> bool:
+        row = self.db.execute("SELECT active FROM members WHERE id = ?", (member_id,)).fetchone()
+        return bool(row and row[0])
+
     def _flush(self, done: list[int]) -> None:
         if done:
             self.store.delivered(list(done), "sip")
             self.delivered_sip += len(done)
             done.clear()
 
-    def _wait(
-        self, member_id: int, text: Pending, error: str, waiting: dict[int, list[str]]
-    ) -> None:
-        """Not reachable: this text and the member's later ones wait, their order kept; the
-        senders of texts tried for the first time are told."""
-        retry_at = datetime.now(UTC) + RETRY_AFTER
-        for pending in [text, *self.store.pending_for(member_id)[1:]]:
-            first_try = pending.attempts == 0 and pending.sender_id is not None
-            if pending is text or first_try:
-                self.store.retry_later(pending.delivery_id, error, retry_at, notify=first_try)
-            if first_try:
-                waiting[pending.text_id].append(self._name(member_id))
+    def _hold(self, member_id: int, error: str, waiting: dict[int, list[str]]) -> None:
+        """Not reachable: all the member's texts wait, their order kept; the senders of
+        texts tried for the first time are told."""
+        for text_id in self.store.hold(member_id, error, datetime.now(UTC) + RETRY_AFTER):
+            waiting[text_id].append(self._name(member_id))
         log.info("member %d not reachable (%s): texts wait", member_id, error)
 
     def _name(self, member_id: int) -> str:
@@ -281,8 +285,12 @@ class TextDelivery:
                     datetime.now(UTC) + RETRY_AFTER,
                     notify=text.sender_id is not None,
                 )
+                log.warning("SMS gateway: %s; SMS wait for the next look", result.reason)
+                return  # the gateway is down: the rest would only wait for its timeout too
             else:
-                self.store.fail(text.delivery_id, FAILED, f"sms: {result.reason}")
+                # Refused for good (a number or length it will not take): the text waits
+                # for the member's phone until it expires; it is not lost.
+                self.store.sms_refused(text.delivery_id, result.reason)
 
     # ------------------------------------------------------------------ notices
     def _send_outcomes(self) -> None:
@@ -315,8 +323,8 @@ class TextDelivery:
             ((datetime.now(UTC) - NOTICES_WITHIN).isoformat(timespec="seconds"),),
         ).fetchall()
         for notice_id, member_id, text in rows:
-            self.notify(int(member_id), text)
-            with writing(self.db):
+            with writing(self.db):  # stored and marked sent together: never sent twice
+                self.notify(int(member_id), text, kind=ALERT)
                 self.db.execute(
                     "UPDATE call_notices SET sent_at = ? WHERE id = ?", (now(), notice_id)
                 )

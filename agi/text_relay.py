@@ -16,6 +16,7 @@ import binascii
 import logging
 import re
 import time
+from collections import defaultdict, deque
 from datetime import UTC, datetime, timedelta
 
 from agi import variables as v
@@ -27,7 +28,7 @@ from directory.model import Member
 from directory.texts import TEXT, TextStore
 from routing.calls import Policy
 from routing.case_link import KeyedCase, link_call
-from routing.text_replies import cases_text, help_text, refusal_text, who_text
+from routing.text_replies import cases_text, help_text, local_date, refusal_text, who_text
 from routing.texts import (
     MAX_SIP_BODY_BYTES,
     CommandKind,
@@ -42,7 +43,10 @@ from routing.texts import (
 
 log = logging.getLogger(__name__)
 
-_FROM_USER = re.compile(r"<?sips?:([0-9]{3,8})@")
+# The sender is the user of the From URI (PJSIP identified them by it, and their digest
+# credentials matched): the URI at the end of the header, never a display name before it,
+# which the phone chooses ("sip:2001@x" <sip:2002@host> is member 2002).
+_FROM_USER = re.compile(r'(?:^|<)sips?:([0-9]{3,8})@[^<>"\s]*>?$')
 _ADDRESSED = re.compile(r"^[0-9+*#]{1,32}$")
 OPEN_CASES_SHOWN = 5
 
@@ -70,6 +74,8 @@ class TextRoutes:
         self.store = TextStore(directory.db)
         self.cases = CaseLookup(directory.db)
         self.delivery = delivery
+        self._recent: dict[int, deque[float]] = defaultdict(deque)  # per sender, last minute
+        self._told_too_many: dict[int, float] = {}
 
     def _expiry(self) -> datetime:
         return datetime.now(UTC) + timedelta(hours=self.texts.expiry_hours)
@@ -78,7 +84,7 @@ class TextRoutes:
         """Args: 1 From URI (base64), 2 the To user, 3 Content-Length, 4 the body (base64)."""
         started = time.perf_counter()
         sender_uri = (_b64(call.arg(1)) or b"").decode("utf-8", "replace")
-        match = _FROM_USER.search(sender_uri)
+        match = _FROM_USER.search(sender_uri.strip())
         sender = self.directory.member_by_extension(match.group(1)) if match else None
         addressed = call.arg(2)
         if sender is None or not sender.active:
@@ -87,7 +93,10 @@ class TextRoutes:
             log.warning("text from %r refused: not an active member", sender_uri[:40])
             await call.set_variable(v.TEXT_RESULT, "refused")
             return
-        result = self._decide(sender, addressed, call.arg(3), call.arg(4))
+        if self._flooding(sender.id):
+            result = self._too_many(sender, addressed)
+        else:
+            result = self._decide(sender, addressed, call.arg(3), call.arg(4))
         # Stored (or the sender's answer is): the dialplan's fallback notice is not needed.
         await call.set_variable(v.TEXT_RESULT, result.split(" ", 1)[0])
         log.info(
@@ -113,9 +122,6 @@ class TextRoutes:
             return self._refuse(sender, body, addressed)
         if addressed == self.texts.service_number:
             return self._command(sender, body)
-        minute_ago = datetime.now(UTC) - timedelta(minutes=1)
-        if self.store.sent_since(sender.id, minute_ago) >= self.texts.per_minute:
-            return self._refuse(sender, TextRefusal.TOO_MANY, addressed)
         decision = recipients(self.directory, sender, addressed, self.policy)
         if decision.refusal is not None:
             return self._refuse(sender, decision.refusal, addressed)
@@ -143,6 +149,24 @@ class TextRoutes:
             self.delivery.wake(target.member_id)
         case = f", case {link.case_id}" if link.case_id else ""
         return f"text {text_id} to {len(targets)} member(s){case}"
+
+    def _flooding(self, sender_id: int) -> bool:
+        """Every text a member sends counts (refused ones and commands too): over
+        `per_minute` in the last minute, they are not handled."""
+        now = time.monotonic()
+        recent = self._recent[sender_id]
+        while recent and now - recent[0] > 60:
+            recent.popleft()
+        recent.append(now)
+        return len(recent) > self.texts.per_minute
+
+    def _too_many(self, sender: Member, addressed: str) -> str:
+        """Tell the sender once a minute, not once per text: the answers must not flood."""
+        now = time.monotonic()
+        if now - self._told_too_many.get(sender.id, -3600.0) < 60:
+            return "dropped: too_many"
+        self._told_too_many[sender.id] = now
+        return self._refuse(sender, TextRefusal.TOO_MANY, addressed)
 
     def _refuse(self, sender: Member, refusal: TextRefusal, addressed: str) -> str:
         self.delivery.notify(sender.id, refusal_text(refusal, addressed, self.texts))
@@ -174,5 +198,7 @@ class TextRoutes:
             "ORDER BY coalesce(follow_up_due, '9999'), id",
             (member_id,),
         ).fetchall()
-        shown = [(r[0], r[1], r[2][:10]) for r in rows[:OPEN_CASES_SHOWN]]
+        shown = [
+            (r[0], r[1], local_date(r[2], self.texts.timezone)) for r in rows[:OPEN_CASES_SHOWN]
+        ]
         return cases_text(shown, len(rows))

@@ -247,11 +247,33 @@ class Callee:
     proc: subprocess.Popen[bytes] | None = None
 
 
+ANSWER_TIMEOUT = 900.0  # Asterisk with 100,000 realtime endpoints is busy a while after boot
+
+
+def register_when_answered(phone: Phone, timeout: float) -> int | None:
+    """REGISTER until Asterisk answers (it may still be busy right after its boot)."""
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    while True:
+        try:
+            code = phone.register(expires=3600)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is not None or time.monotonic() > deadline:
+            if time.monotonic() - started > 30:
+                log.info(
+                    "Asterisk answered a REGISTER %.0f s after it booted",
+                    time.monotonic() - started,
+                )
+            return code
+        time.sleep(5)
+
+
 def start_callee(pbx: BenchPbx, member: Member, bound_s: int) -> Callee:
     """Register the member's phone (SIPp, register.xml of the e2e tests), then answer every
     call on the same port until `bound_s` seconds have passed."""
     phone = Phone(pbx, member.sip_username, member.sip_password)
-    code = phone.register(expires=3600)
+    code = register_when_answered(phone, ANSWER_TIMEOUT)
     if code != 200:
         raise click.ClickException(f"callee {member.extension} did not register: {code}")
     cmd = [

@@ -406,6 +406,25 @@ def _m0007(db: sqlite_utils.Database) -> None:
     db["contacts"].create_index(["text_delivery_id"])
 
 
+@migrations(name="0008_text_queue_indexes")
+def _m0008(db: sqlite_utils.Database) -> None:
+    # What the relay's worker looks up every few seconds stays cheap as the tables grow:
+    # texts owing their sender a notice (few), missed-call notices not yet sent, a member's
+    # recent deliveries; and a text the SMS gateway refused for good waits for a phone only.
+    db["text_deliveries"].add_column("sms_refused", int, not_null_default=0)
+    db.execute(
+        "CREATE INDEX idx_text_deliveries_owed ON text_deliveries(text_id) "
+        "WHERE notified_at IS NULL AND status != 'queued'"
+    )
+    db["text_deliveries"].create_index(["recipient_member_id", "delivered_at"])
+    db["call_notices"].create_index(["sent_at", "created_at"])
+    # Deliveries that ended before: those delivered at once owe no notice.
+    db.execute(
+        "UPDATE text_deliveries SET notified_at = delivered_at WHERE notified_at IS NULL "
+        "AND status = 'delivered' AND notify = 0"
+    )
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -24,7 +24,9 @@ from directory.transactions import writing
 log = logging.getLogger(__name__)
 
 QUEUED, DELIVERED, EXPIRED, FAILED = "queued", "delivered", "expired", "failed"
-TEXT, NOTICE = "text", "notice"
+TEXT, NOTICE, ALERT = "text", "notice", "alert"
+# text: a member's; notice: the system's answer to a sender (refusals, commands, outcomes),
+# never sent by SMS; alert: a missed-call notice, sent by SMS to a member without a phone.
 
 
 def _iso(at: datetime) -> str:
@@ -166,12 +168,15 @@ class TextStore:
         return [Pending(*row) for row in rows]
 
     def due_by_mobile(self, older_than: datetime, limit: int = 200) -> list[Pending]:
-        """Queued deliveries that waited longer than `older_than` for a phone to register."""
+        """Queued deliveries that waited longer than `older_than` for a phone to register.
+        A failed SMS waits for its retry time; failed SIP tries do not hold it back. The
+        system's answers never go by SMS (they would cost money, and a phone that answers
+        them would loop), nor a text the gateway refused for good."""
         rows = self.db.execute(
-            # A failed SMS waits for its retry time; failed SIP tries do not hold it back.
             _PENDING + "WHERE d.status = ? AND t.created_at <= ? AND (d.next_attempt_at <= ? "
-            "OR d.last_error NOT LIKE 'sms:%') AND r.active = 1 ORDER BY d.id LIMIT ?",
-            (QUEUED, _iso(older_than), now(), limit),
+            "OR d.last_error NOT LIKE 'sms:%') AND r.active = 1 AND t.kind != ? "
+            "AND d.sms_refused = 0 ORDER BY d.id LIMIT ?",
+            (QUEUED, _iso(older_than), now(), NOTICE, limit),
         ).fetchall()
         return [Pending(*row) for row in rows]
 
@@ -182,10 +187,12 @@ class TextStore:
         stamp = now()
         marks = ", ".join("?" * len(delivery_ids))
         with writing(self.db):
+            # No notice owed for a text delivered at once: it leaves the notice look-up.
             self.db.execute(
                 f"UPDATE text_deliveries SET status = ?, via = ?, delivered_at = ?, "
-                f"attempts = attempts + 1 WHERE id IN ({marks}) AND status = ?",
-                (DELIVERED, via, stamp, *delivery_ids, QUEUED),
+                f"attempts = attempts + 1, notified_at = CASE WHEN notify = 0 THEN ? "
+                f"ELSE notified_at END WHERE id IN ({marks}) AND status = ?",
+                (DELIVERED, via, stamp, stamp, *delivery_ids, QUEUED),
             )
             self.db.execute(
                 f"UPDATE contacts SET outcome = ?, answered_at = ? "
@@ -231,22 +238,46 @@ class TextStore:
                 (error[:200], _iso(at), 1 if notify else 0, delivery_id, QUEUED),
             )
 
-    def mark_waiting(self, delivery_ids: list[int]) -> None:
-        """The sender was told these had to wait: tell them again when they are delivered."""
-        if delivery_ids:
-            marks = ", ".join("?" * len(delivery_ids))
-            with writing(self.db):
-                self.db.execute(
-                    f"UPDATE text_deliveries SET notify = 1 WHERE id IN ({marks})",
-                    tuple(delivery_ids),
+    def hold(self, member_id: int, error: str, at: datetime) -> list[int]:
+        """The member's phone did not take a text: all their queued texts wait until `at`
+        (or until their phone is back). Returns the ids of members' texts tried for the
+        first time, whose senders are told they wait (and told again when delivered)."""
+        with writing(self.db):
+            first = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT d.text_id FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
+                    "WHERE d.recipient_member_id = ? AND d.status = ? AND d.attempts = 0 "
+                    "AND t.kind = ? ORDER BY d.id",
+                    (member_id, QUEUED, TEXT),
                 )
+            ]
+            self.db.execute(
+                "UPDATE text_deliveries SET attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ?, notify = CASE WHEN attempts = 0 AND (SELECT kind FROM "
+                "texts WHERE id = text_id) = ? THEN 1 ELSE notify END "
+                "WHERE recipient_member_id = ? AND status = ?",
+                (error[:200], _iso(at), TEXT, member_id, QUEUED),
+            )
+        return first
+
+    def sms_refused(self, delivery_id: int, reason: str) -> None:
+        """The gateway refused a text for good: it waits for the member's phone only."""
+        with writing(self.db):
+            self.db.execute(
+                "UPDATE text_deliveries SET sms_refused = 1, last_error = ? WHERE id = ?",
+                (f"sms refused: {reason}"[:200], delivery_id),
+            )
 
     def fail(self, delivery_id: int, status: str, error: str) -> None:
         """End a delivery that cannot succeed (EXPIRED or FAILED)."""
         with writing(self.db):
+            # The system's own texts owe nobody a notice; a member's text owes its sender one.
             self.db.execute(
-                "UPDATE text_deliveries SET status = ?, last_error = ? WHERE id = ? AND status = ?",
-                (status, error[:200], delivery_id, QUEUED),
+                "UPDATE text_deliveries SET status = ?, last_error = ?, notified_at = CASE "
+                "WHEN (SELECT kind FROM texts WHERE id = text_id) != ? THEN ? ELSE NULL END "
+                "WHERE id = ? AND status = ?",
+                (status, error[:200], TEXT, now(), delivery_id, QUEUED),
             )
             self.db.execute(
                 "UPDATE contacts SET outcome = ? WHERE text_delivery_id = ?",
@@ -276,7 +307,8 @@ class TextStore:
             r[0]
             for r in self.db.execute(
                 "SELECT DISTINCT d.text_id FROM text_deliveries d JOIN texts t "
-                "ON t.id = d.text_id WHERE d.notified_at IS NULL AND t.kind = ? "
+                "ON t.id = d.text_id WHERE d.notified_at IS NULL AND d.status != 'queued' "
+                "AND t.kind = ? "
                 "AND d.status != ? AND (d.notify = 1 OR d.status != ?) "
                 "AND NOT EXISTS (SELECT 1 FROM text_deliveries o WHERE o.text_id = d.text_id "
                 "AND o.status = ?) ORDER BY d.text_id LIMIT ?",
@@ -304,22 +336,14 @@ class TextStore:
                     (now(), *delivery_ids),
                 )
 
-    def sent_since(self, sender_id: int, since: datetime) -> int:
-        """How many texts the member sent since `since` (for the per-sender rate limit)."""
-        row = self.db.execute(
-            "SELECT count(*) FROM texts WHERE sender_member_id = ? AND kind = ? "
-            "AND created_at >= ?",
-            (sender_id, TEXT, _iso(since)),
-        ).fetchone()
-        return int(row[0])
-
     def purge_bodies(self, older_than: timedelta, at: datetime | None = None) -> int:
         """Remove the bodies of texts all of whose deliveries ended more than `older_than`
         ago (delivered, expired or failed); the texts' contact rows stay. Returns how many."""
         cutoff = _iso((at or datetime.now(UTC)) - older_than)
         with writing(self.db):
             cursor = self.db.execute(
-                "UPDATE texts SET body = NULL, purged_at = ? WHERE body IS NOT NULL "
+                "UPDATE texts SET body = NULL, purged_at = ? WHERE purged_at IS NULL "
+                "AND body IS NOT NULL "
                 "AND created_at <= ? AND NOT EXISTS (SELECT 1 FROM text_deliveries d "
                 "WHERE d.text_id = texts.id AND (d.status = ? OR d.delivered_at > ?))",
                 (now(), cutoff, QUEUED, cutoff),

@@ -89,6 +89,16 @@ def local_time(stamp: str, zone: str) -> str:
     return at.strftime("%H:%M")
 
 
+def local_date(stamp: str, zone: str) -> str:
+    """YYYY-MM-DD of an ISO time in the install's time zone; "" for none."""
+    if not stamp:
+        return ""
+    try:
+        return datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d")
+    except (ValueError, ZoneInfoNotFoundError):
+        return stamp[:10]
+
+
 def outcome_text(
     team: str, sent_at: str, body: str, outcomes: Iterable[Outcome], zone: str = "UTC"
 ) -> str:

@@ -95,7 +95,7 @@ def test_texts_to_a_member_whose_phone_is_off_wait_and_arrive_in_order(pbx: Pbx)
     assert [r["status"] for r in rows[-3:]] == ["delivered"] * 3
     # Anna is told they were delivered, when her phone is on.
     with anna.online(stay_ms=30000) as anna_inbox:
-        notices = wait_for_texts(anna_inbox, 1, timeout=20)
+        notices = wait_for_texts(anna_inbox, 3, timeout=20)
     assert {t.body.split('"')[1] for t in notices if "delivered to Worker Ben" in t.body} == {
         "first",
         "second",
@@ -195,14 +195,15 @@ def test_a_spoofed_sender_is_not_let_in(pbx: Pbx) -> None:
 
 
 def test_a_flood_from_one_member_is_limited_and_the_sender_told(pbx: Pbx) -> None:
-    # Nakato sends 25 texts at once; the install allows 20 a minute per sender.
+    # Nakato sends 25 texts at once; the install allows 20 a minute per sender. She is told
+    # once (not once per text: answers must not flood either); the rest are dropped.
     nakato = handset(pbx, "3009")
     replies = nakato.send(*(Outgoing("3001", f"flood {n}") for n in range(25)), stay_ms=5000)
     assert text_codes(replies) == [202] * 25
     stored = deliveries(pbx, "3009")
     assert len(stored) == 20
     told = [t.body for t in received_texts(replies) if t.sender == SERVICE]
-    assert sum("more than 20 texts in a minute" in b for b in told) == 5, told
+    assert sum("more than 20 texts in a minute" in b for b in told) == 1, told
 
 
 def test_texts_queued_when_the_service_restarts_are_delivered_once(pbx: Pbx) -> None:

@@ -32,6 +32,7 @@ class FakeAmi:
     """Answers MessageSend like Asterisk: success for an extension with a reachable phone."""
 
     def __init__(self) -> None:
+        self.up = True  # the AMI link
         self.reachable: set[str] = set()
         self.sent: list[dict[str, str]] = []
 
@@ -54,10 +55,17 @@ class FakeAmi:
 class FakeCall:
     """What the dialplan hands member-text: From (base64), To, Content-Length, body (base64)."""
 
-    def __init__(self, sender: str, to: str, body: bytes | str, length: int | None = None) -> None:
+    def __init__(
+        self,
+        sender: str,
+        to: str,
+        body: bytes | str,
+        length: int | None = None,
+        from_header: str = "",
+    ) -> None:
         raw = body.encode() if isinstance(body, str) else body
         self.args = [
-            base64.b64encode(f"<sip:{sender}@127.0.0.1>".encode()).decode(),
+            base64.b64encode((from_header or f"<sip:{sender}@127.0.0.1>").encode()).decode(),
             to,
             str(len(raw) if length is None else length),
             base64.b64encode(raw).decode(),
@@ -178,10 +186,60 @@ async def test_a_flood_from_one_member_is_held_at_the_limit(relay) -> None:
     routes, delivery, ami = relay
     ami.reachable = {"2002", "2003"}
     results = [(await text(routes, "2002", "2003", f"n{i}")).sets[v.TEXT_RESULT] for i in range(8)]
-    assert results == ["text"] * 5 + ["refused:"] * 3
+    # Five a minute; the sixth is answered "too many", later ones are dropped unanswered.
+    assert results == ["text"] * 5 + ["refused:"] + ["dropped:"] * 2
+    # Commands and refused texts count too: a phone answering the service cannot loop.
+    assert (await text(routes, "2002", "199", "HELP")).sets[v.TEXT_RESULT] == "dropped:"
     await delivery.pass_once()
     assert ami.bodies("2003") == [f"n{i}" for i in range(5)]
-    assert sum("more than 5 texts in a minute" in b for b in ami.bodies("2002")) == 3
+    assert sum("more than 5 texts in a minute" in b for b in ami.bodies("2002")) == 1
+
+
+async def test_a_display_name_cannot_make_the_text_someone_elses(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2003"}
+    # Member 2002 passed digest auth as 2002 (the URI); her phone chose the display name.
+    await text(routes, "", "2003", "from your supervisor", from_header='"sip:2001@x" <sip:2002@h>')
+    await delivery.pass_once()
+    assert ami.sent[0]["From"] == '"Okello Denis" <sip:2002@cug>'
+
+
+async def test_no_delivery_is_tried_while_the_ami_link_is_down(relay) -> None:
+    routes, delivery, ami = relay
+    ami.up = False
+    await text(routes, "2002", "2003", "hello")
+    await delivery.pass_once()
+    assert ami.sent == [] and statuses(routes.store.db) == [("2003", "queued")]
+    assert routes.store.db.execute("SELECT attempts FROM text_deliveries").fetchone()[0] == 0
+    ami.up, ami.reachable = True, {"2003"}
+    delivery.wake(routes.directory.member_by_extension("2003").id)
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["hello"]
+
+
+async def test_texts_to_a_member_deactivated_meanwhile_fail_and_the_sender_is_told(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2002"}
+    await text(routes, "2002", "2003", "hello")
+    routes.store.db.execute("UPDATE members SET active = 0 WHERE extension = '2003'")
+    delivery._last_scan = 0
+    await delivery.pass_once()
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "failed")]
+    assert any("could NOT be delivered" in b for b in ami.bodies("2002"))
+
+
+async def test_every_queued_text_of_an_unreachable_member_waits_a_minute(relay) -> None:
+    routes, delivery, ami = relay
+    for body in ("a", "b", "c"):
+        await text(routes, "2002", "2003", body)
+    await delivery.pass_once()
+    due = routes.store.db.execute(
+        "SELECT count(*) FROM text_deliveries WHERE next_attempt_at > ? AND status = 'queued' "
+        "AND recipient_member_id = (SELECT id FROM members WHERE extension = '2003')",
+        ((datetime.now(UTC) + timedelta(seconds=50)).isoformat(),),
+    ).fetchone()[0]
+    assert due == 3  # none of them is tried again at the next 5-s look
 
 
 async def test_a_team_text_reaches_every_member_of_the_team(relay) -> None:
@@ -259,8 +317,40 @@ async def test_commands_are_answered(relay) -> None:
     answers = ami.bodies("2002")
     assert answers[0].startswith("2004: Sgt. Opio James, Police")
     assert answers[1] == "No active member has extension 2009."
-    assert answers[2] == "Your open cases (1): #7 neglect (follow up 2026-12-01)."
+    # Follow-up due 21:00 UTC on the 1st is midnight on the 2nd in Kampala.
+    assert answers[2] == "Your open cases (1): #7 neglect (follow up 2026-12-02)."
     assert answers[3].startswith("CUG texts:") and answers[4].startswith("CUG texts:")
+
+
+async def test_the_systems_answers_never_go_by_sms(directory: Directory) -> None:
+    ami, gateway = FakeAmi(), RecordingGateway()
+    policy = TextPolicy(sms_after_seconds=0)
+    delivery = TextDelivery(directory.db, ami, policy, gateway)  # type: ignore[arg-type]
+    routes = TextRoutes(directory, Policy(), policy, delivery)
+    await text(routes, "2002", "0772999999", "to a stranger")  # refused: 2002 is told
+    await text(routes, "2002", "199", "HELP")
+    delivery._last_scan = 0
+    await delivery.pass_once()
+    assert gateway.attempts == []
+
+
+async def test_a_text_the_gateway_refuses_waits_for_the_phone(directory: Directory) -> None:
+    ami, gateway = FakeAmi(), RecordingGateway()
+    policy = TextPolicy(sms_after_seconds=0)
+    delivery = TextDelivery(directory.db, ami, policy, gateway)  # type: ignore[arg-type]
+    routes = TextRoutes(directory, Policy(), policy, delivery)
+    gateway.fail(SendStatus.REJECTED, "too long for the gateway")
+    await text(routes, "2002", "2003", "a long story")
+    await delivery.pass_once()
+    assert statuses(directory.db) == [("2003", "queued")]
+    gateway.recover()
+    delivery._last_scan = 0
+    await delivery.pass_once()
+    assert len(gateway.attempts) == 1  # not tried by SMS again
+    ami.reachable = {"2003"}
+    delivery.on_contact_status({"ContactStatus": "Reachable", "AOR": "2003"})
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["a long story"]
 
 
 async def test_without_a_phone_a_member_gets_the_text_by_sms(directory: Directory) -> None:
