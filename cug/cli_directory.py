@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import sqlite_utils
 
+from cug.cli_short_codes import short_codes
 from cug.settings import Settings
 from directory import audit
 from directory.csv_io import CsvError, export_csv, import_csv
@@ -277,10 +278,4 @@ def roles_cmd(s: Settings) -> None:
         click.echo(f"{row[0]:<12} {row[1]}")
 
 
-@directory.command("short-codes")
-@click.pass_obj
-def short_codes_cmd(s: Settings) -> None:
-    """List the short codes members can dial."""
-    for code in Directory(_db(s)).short_codes():
-        target = code.number or code.role or "the caller's supervisor"
-        click.echo(f"{code.code:<6} {code.label:<45} ({code.kind}: {target})")
+directory.add_command(short_codes)

@@ -77,3 +77,17 @@ def try_normalise(raw: str, region: str = DEFAULT_REGION) -> str | None:
         return normalise(raw, region)
     except InvalidNumber:
         return None
+
+
+# Service numbers of the phone network (116, 999, 112...): phonenumbers knows few of them,
+# so any short run of digits is taken as one; anything longer must be a valid number.
+_SERVICE_NUMBER = re.compile(r"^[0-9]{3,6}$")
+
+
+def normalise_outside_number(raw: str, region: str = DEFAULT_REGION) -> str:
+    """A number a short code rings over the trunk: a service number of 3 to 6 digits as it
+    is, or a valid phone number in any format as E.164."""
+    text = (raw or "").strip()
+    if _SERVICE_NUMBER.match(text):
+        return text
+    return normalise(text, region)

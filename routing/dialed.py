@@ -10,7 +10,8 @@ from directory.numbers import try_normalise
 
 MAX_DIALED = 32
 _DIALABLE = re.compile(r"^[0-9+*#]+$")
-_SHORT_CODE = re.compile(r"^[0-9]{3}$")
+SHORT_CODE_DIGITS = 3  # what members dial for a short code; 4 to 6 digits are extensions
+_SHORT_CODE = re.compile(rf"^[0-9]{{{SHORT_CODE_DIGITS}}}$")
 _EXTENSION = re.compile(r"^[1-9][0-9]{3,5}$")
 
 
