@@ -47,6 +47,7 @@ class EndpointSync:
         self._store: EndpointDb | None = None
         self._rows: dict[str, Account | None] | None = None  # what the tables hold
         self._data_version: int | None = None
+        self._members_seen: int | None = None
         self.current = False  # the tables match the directory as last seen
         self.writes = 0
         self.failures = 0
@@ -69,6 +70,12 @@ class EndpointSync:
         directory, store = self._open()
         version = int(directory.conn.execute("PRAGMA data_version").fetchone()[0])
         if version == self._data_version:
+            return None
+        # Something was written: the contact log and the texts write all the time, so only a
+        # change of members (their counter, moved by triggers) is worth comparing 100,000 rows.
+        members = self._members_version(directory)
+        if members is not None and members == self._members_seen and self._rows is not None:
+            self._data_version = version
             return None
         templates = read_templates(self.templates_path.read_text())
         rebuild = store.fingerprint() != templates.fingerprint
@@ -95,7 +102,15 @@ class EndpointSync:
                 " (tables rebuilt)" if rebuild else "",
             )
         self._data_version = version  # only once written: a failed write is retried
+        self._members_seen = members
         return change
+
+    @staticmethod
+    def _members_version(directory: Directory) -> int | None:
+        row = directory.conn.execute(
+            "SELECT value FROM service_state WHERE key = 'members_version'"
+        ).fetchone()
+        return int(row[0]) if row else None
 
     def _sync_logged(self) -> None:
         try:

@@ -425,6 +425,20 @@ def _m0008(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0009_members_version")
+def _m0009(db: sqlite_utils.Database) -> None:
+    # A counter every change to the members table moves (triggers), so the service can tell
+    # a change of members from the constant writes of the contact log and the texts, and
+    # compares the directory with Asterisk's endpoint rows only when members changed.
+    db.execute("INSERT OR IGNORE INTO service_state (key, value) VALUES ('members_version', '0')")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER members_version_{event.lower()} AFTER {event} ON members BEGIN "
+            "UPDATE service_state SET value = CAST(value AS INTEGER) + 1 "
+            "WHERE key = 'members_version'; END"
+        )
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

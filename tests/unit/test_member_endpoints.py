@@ -11,6 +11,7 @@ import sqlite_utils
 
 from agi.endpoint_db import EndpointDb
 from agi.member_endpoints import TEMPLATES_FILE, EndpointSync
+from directory.lookup import Directory
 from directory.schema import open_db
 from tests.unit.conftest import INACTIVE, MEMBERS, save
 
@@ -160,4 +161,23 @@ def test_a_failed_write_is_retried_and_the_health_says_so(
     sync._sync_logged()  # the directory did not change since, but the rows were never written
     assert sync.current
     assert "2002" not in table(tmp_path, "ps_endpoints")
+    sync.close()
+
+
+def test_the_contact_log_writing_does_not_make_the_sync_compare_the_directory(
+    file_db: sqlite_utils.Database, tmp_path: Path, etc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync = synced(tmp_path, etc)
+    compared = []
+    original = Directory.sip_accounts
+    monkeypatch.setattr(
+        Directory, "sip_accounts", lambda self: compared.append(1) or original(self)
+    )
+    # Calls and texts are logged all the time: no comparison of the members for those.
+    admin(file_db, "INSERT INTO service_state (key, value) VALUES ('x', '1')")
+    assert sync.sync() is None and compared == []
+    # A member's change is compared (and written) at the next look.
+    admin(file_db, "UPDATE members SET active = 0 WHERE extension = '2003'")
+    change = sync.sync()
+    assert compared == [1] and change is not None and change.delete == ["2003"]
     sync.close()
