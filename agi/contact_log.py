@@ -24,6 +24,7 @@ import sqlite_utils
 from agi.call_tags import CallTags, decode
 from agi.variables import TRUNK_ENDPOINT
 from directory.audit import now
+from directory.transactions import writing
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ class ContactLog:
         if not rows:
             return 0
         changed = 0
-        with self.db.atomic():
+        with writing(self.db):
             fresh: dict[str, dict[str, Any]] = {}
             for row in rows:
                 key = row["source_key"]
@@ -382,7 +383,7 @@ class ContactLog:
         self._ext_cache = {}
         rows = [row for row in map(self.contact_from_cdr, cdrs) if row is not None]
         escalations = [e for e in map(escalation_from_cdr, cdrs) if e is not None]
-        with self.db.atomic():
+        with writing(self.db):
             changed = self.write_rows(rows)
             self._write_escalations(escalations)
         return changed
@@ -494,7 +495,7 @@ class ContactLog:
                 ).fetchall()
                 if not rows:
                     break
-                with self.db.atomic():
+                with writing(self.db):
                     changed += self.write([Cdr.from_row(dict(r)) for r in rows])
                     last = rows[-1]["cdr_rowid"]
                     state.upsert({"key": key, "value": str(last)}, pk="key")

@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlite_utils
 
 from agi.endpoint_rows import Account, Change, Templates
+from directory.transactions import writing
 
 FILE_NAME = "cug-endpoints.db"
 META_TABLE = "cug_meta"
@@ -77,7 +78,7 @@ class EndpointDb:
     def apply(self, templates: Templates, change: Change, rebuild: bool = False) -> None:
         """Write `change` in one transaction; with `rebuild`, first make the tables anew
         (their columns follow the templates)."""
-        with self.db.atomic():
+        with writing(self.db):
             if rebuild:
                 for table, columns in templates.columns().items():
                     self.db[table].drop(ignore=True)

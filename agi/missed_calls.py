@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from directory.audit import now
+from directory.transactions import writing
 from routing.missed_calls import Notice, NoticeKind, Rung, settle
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class MissedCalls:
         ended = max((c["ended_at"] or "" for c in contacts), default="") or None
         waited_until = result.taken_by.answered_at if result.taken_by else ended
         stamp = now()
-        with self.db.atomic():
+        with writing(self.db):
             flagged = self.db.execute(
                 "SELECT 1 FROM call_notices WHERE linkedid = ? AND kind = ?",
                 (linkedid, NoticeKind.CHAIN_EXHAUSTED.value),
@@ -196,6 +197,6 @@ class MissedCalls:
         transaction every second would keep other writers (admins, the CLI) waiting."""
         if not self.due(at):
             return 0
-        with self.db.atomic():
+        with writing(self.db):
             self.settle_plain(at)
             return sum(self.settle_one(esc) for esc in self.due(at))

@@ -16,6 +16,7 @@ from agi.ami import AmiLink
 from agi.contact_log import ContactLog, reminder_contact
 from agi.variables import CONTEXT_REMINDER
 from directory.audit import now
+from directory.transactions import writing
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Reminders:
             return 0
         placed = 0
         for case_id, due, member_id, extension in self.due():
-            with self.db.atomic():
+            with writing(self.db):
                 self.db["reminders"].insert(
                     {"case_id": case_id, "due": due, "member_id": member_id, "originated_at": now()}
                 )
@@ -118,7 +119,7 @@ class Reminders:
         self._record(reminder_id, row[0], row[1], outcome)
 
     def _record(self, reminder_id: int, case_id: int, member_id: int, outcome: str) -> None:
-        with self.db.atomic():
+        with writing(self.db):
             self.db["reminders"].update(reminder_id, {"outcome": outcome})
             self.contacts.write_rows(
                 [

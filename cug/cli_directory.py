@@ -23,6 +23,7 @@ from directory.members import (
 )
 from directory.model import Member
 from directory.schema import open_db
+from directory.transactions import writing
 from directory.validation import MemberError, MemberValues, clean_member
 
 
@@ -263,7 +264,7 @@ def districts_cmd(s: Settings, new: tuple[str, ...]) -> None:
             raise click.ClickException("; ".join(errors))
         if db.execute("SELECT 1 FROM districts WHERE name = ? COLLATE NOCASE", (clean,)).fetchone():
             continue
-        with db.atomic():
+        with writing(db):
             db["districts"].insert({"name": clean})
             audit.record(db, audit.cli_actor(), "district.add", clean, None, {"name": clean})
     for row in db.execute("SELECT name FROM districts ORDER BY name"):

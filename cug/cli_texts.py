@@ -17,6 +17,7 @@ from cug.settings import Settings
 from directory import audit
 from directory.schema import open_db
 from directory.texts import TextStore
+from directory.transactions import writing
 
 _LIST = (
     "SELECT t.id, t.created_at, t.kind, coalesce(s.extension, '{service}') AS sender, "
@@ -61,7 +62,7 @@ def _show(rows: list[dict[str, Any]], bodies: bool, as_json: bool) -> None:
 
 def _audit_read(s: Settings, what: str, rows: list[dict[str, Any]]) -> None:
     db = open_db(s.db)
-    with db.atomic():
+    with writing(db):
         audit.record(
             db,
             audit.cli_actor(),
@@ -130,7 +131,7 @@ def purge_cmd(s: Settings, days: int | None) -> None:
         raise click.ClickException("--days must be 0 or more")
     db = open_db(s.db)
     purged = TextStore(db).purge_bodies(timedelta(days=keep))
-    with db.atomic():
+    with writing(db):
         audit.record(
             db,
             audit.cli_actor(),

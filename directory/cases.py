@@ -31,6 +31,7 @@ from directory.case_values import (
     parse_time,
     to_text,
 )
+from directory.transactions import writing
 from directory.validation import clean_text
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def open_case(
         "created_by": actor,
     }
     try:
-        with db.atomic():
+        with writing(db):
             # A unique placeholder until the number is known; replaced before the commit.
             placeholder = f"{ASSIGNED_PREFIX}pending-{secrets.token_hex(8)}"
             case_id = db["cases"].insert({**values, "reference": placeholder}).last_pk
@@ -217,7 +218,7 @@ def assign_case(
         return case
     before = {"assigned_member_id": case.assigned_member_id}
     after = {"assigned_member_id": member.id}
-    with db.atomic():
+    with writing(db):
         db["cases"].update(case.id, after)
         record_event(
             db,
@@ -248,7 +249,7 @@ def set_follow_up(
     value = to_text(moment) if moment else None
     if value == case.follow_up_due:
         return case
-    with db.atomic():
+    with writing(db):
         db["cases"].update(case.id, {"follow_up_due": value})
         record_event(
             db, case.id, actor, "follow_up", {"from": case.follow_up_due, "follow_up_due": value}
@@ -275,7 +276,7 @@ def close_case(db: sqlite_utils.Database, case_ident: int | str, reason: str, ac
     if errors:
         raise CaseError(errors)
     after = {"status": "closed", "closed_at": audit.now(), "close_reason": reason_text}
-    with db.atomic():
+    with writing(db):
         db["cases"].update(case.id, after)
         record_event(db, case.id, actor, "close", {"reason": reason_text}, at=after["closed_at"])
         audit.record(db, actor, "case.close", _subject(case.id), {"status": case.status}, after)
@@ -298,7 +299,7 @@ def reopen_case(db: sqlite_utils.Database, case_ident: int | str, actor: str) ->
         "closed_at": case.closed_at,
         "close_reason": case.close_reason,
     }
-    with db.atomic():
+    with writing(db):
         db["cases"].update(case.id, {"status": status, "closed_at": None, "close_reason": None})
         record_event(
             db,

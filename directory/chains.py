@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from directory.audit import now, record
+from directory.transactions import writing
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class ChainStore:
             "updated_at": now(),
             "updated_by": actor,
         }
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "DELETE FROM escalation_chains WHERE district = ? AND role = ? AND urgent = ?",
                 (district, role, after["urgent"]),
@@ -124,7 +125,7 @@ class ChainStore:
         before = self.get(district, role, urgent)
         if before is None:
             return False
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "DELETE FROM escalation_chains WHERE district = ? AND role = ? AND urgent = ?",
                 (district, role, 1 if urgent else 0),

@@ -11,6 +11,7 @@ from directory import audit
 from directory.case_model import Case, rows
 from directory.case_values import CaseError
 from directory.cases import get_case, record_event
+from directory.transactions import writing
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def link_contact(
         "placed_at": contact["placed_at"],
         "after_close": bool(case.closed),
     }
-    with db.atomic():
+    with writing(db):
         db["contacts"].update(contact_id, after)
         if old_case_id is not None:
             record_event(db, old_case_id, actor, "contact.unlink", {**detail, "to_case": case.id})

@@ -10,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from directory import audit
+from directory.transactions import writing
 from directory.validation import CleanMember, MemberError
 
 FIRST_EXTENSION = 2000
@@ -176,7 +177,7 @@ def save_members(
     inserts: list[dict[str, Any]] = []
     updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
     audits: list[dict[str, Any]] = []
-    with db.atomic():
+    with writing(db):
         # Pass 1: members without their supervisor link (a supervisor may be on a later line).
         for _, m in items:
             old = existing.get(m.phone)
@@ -289,7 +290,7 @@ def update_member(
     }
     changed = {k: v for k, v in values.items() if old.get(k) != v}
     if changed:
-        with db.atomic():
+        with writing(db):
             before = {k: old.get(k) for k in changed}
             db["members"].update(member_id, {**changed, "updated_at": audit.now()})
             audit.record(db, actor, "member.update", old["phone"], before, changed)
@@ -301,7 +302,7 @@ def set_active(db: sqlite_utils.Database, member_id: int, active: bool, actor: s
     old = _member_row(db, member_id)
     if bool(old["active"]) == active:
         return False
-    with db.atomic():
+    with writing(db):
         db["members"].update(member_id, {"active": int(active), "updated_at": audit.now()})
         audit.record(
             db,
@@ -318,7 +319,7 @@ def reset_sip_password(db: sqlite_utils.Database, member_id: int, actor: str) ->
     """Give a member a new SIP password (their phone must be re-provisioned); returns it."""
     old = _member_row(db, member_id)
     password = new_sip_password()
-    with db.atomic():
+    with writing(db):
         db["members"].update(member_id, {"sip_password": password, "updated_at": audit.now()})
         audit.record(db, actor, "member.reset_sip_password", old["phone"])
     return password

@@ -30,6 +30,7 @@ from directory.case_values import (
     to_text,
 )
 from directory.cases import get_case, record_event
+from directory.transactions import writing
 from directory.validation import clean_text
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def make_referral(
         "made_by": actor,
         "updated_at": made_at,
     }
-    with db.atomic():
+    with writing(db):
         referral_id = db["referrals"].insert(values).last_pk
         db["referral_events"].insert(
             {"referral_id": referral_id, "at": made_at, "actor": actor, "status": "made"}
@@ -208,7 +209,7 @@ def move_referral(
         raise CaseError(errors)
 
     after = {"status": to_status, "reason": reason_text, "updated_at": stamp}
-    with db.atomic():
+    with writing(db):
         db["referrals"].update(referral.id, after)
         db["referral_events"].insert(
             {

@@ -16,6 +16,7 @@ import sqlite_utils
 from directory.audit import record
 from directory.lookup import Directory
 from directory.model import ShortCode
+from directory.transactions import writing
 
 
 def _values(code: ShortCode) -> dict[str, Any]:
@@ -34,16 +35,16 @@ class ShortCodeStore:
         return self.directory.short_codes()
 
     def add(self, code: ShortCode, actor: str) -> None:
-        with self.db.atomic():
+        with writing(self.db):
             self.db["short_codes"].insert(_values(code))
             record(self.db, actor, "short_code.add", code.code, None, _values(code))
 
     def replace(self, before: ShortCode, after: ShortCode, actor: str) -> None:
-        with self.db.atomic():
+        with writing(self.db):
             self.db["short_codes"].update(before.code, _values(after))
             record(self.db, actor, "short_code.edit", after.code, _values(before), _values(after))
 
     def remove(self, code: ShortCode, actor: str) -> None:
-        with self.db.atomic():
+        with writing(self.db):
             self.db["short_codes"].delete(code.code)
             record(self.db, actor, "short_code.remove", code.code, _values(code), None)

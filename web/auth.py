@@ -25,6 +25,7 @@ from aiohttp.typedefs import Handler, Middleware
 from directory import audit
 from directory.case_model import rows
 from directory.case_values import known_district
+from directory.transactions import writing
 from web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def create_token(
         raise TokenError(errors)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     stamp = audit.now()
-    with db.atomic():
+    with writing(db):
         db.table("api_tokens").insert(
             {
                 "name": name,
@@ -166,7 +167,7 @@ def revoke_token(db: sqlite_utils.Database, name: str, actor: str) -> ApiToken:
     if found.revoked_at:
         raise TokenError([f"token {found.name!r} was already revoked at {found.revoked_at}"])
     stamp = audit.now()
-    with db.atomic():
+    with writing(db):
         db.table("api_tokens").update(found.id, {"revoked_at": stamp})
         audit.record(
             db,
@@ -197,7 +198,7 @@ def verify_token(db: sqlite_utils.Database, presented: str) -> ApiToken | None:
     if token.revoked_at:
         log.warning("revoked API token %s presented", token.name)
         return None
-    with db.atomic():
+    with writing(db):
         db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (audit.now(), token.id))
     return token
 

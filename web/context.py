@@ -23,6 +23,7 @@ from directory import audit
 from directory.case_model import Case, Referral, rows
 from directory.case_view import member_label
 from directory.cases import find_case
+from directory.transactions import writing
 from web.auth import DB_KEY, ApiToken, request_token
 from web.body import SQLITE_MAX_INT
 from web.errors import ApiError, not_found
@@ -86,7 +87,7 @@ def audited_change(request: web.Request) -> Iterator[sqlite_utils.Database]:
     """Run a change in one transaction; the audit rows it writes get the client's address."""
     db = directory_db(request)
     who = actor(request)
-    with db.atomic():
+    with writing(db):
         last = db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
         yield db
         written = rows(
@@ -104,7 +105,7 @@ def record_read(
 ) -> None:
     """Write to the audit that this token read case data (before the data is sent)."""
     db = directory_db(request)
-    with db.atomic():
+    with writing(db):
         audit.record(
             db,
             actor(request),
