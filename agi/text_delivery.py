@@ -173,13 +173,8 @@ class TextDelivery:
             sender = f'"{SYSTEM_NAME}" <sip:{self.policy.service_number}@cug>'
         else:
             sender = f'"{display_name(text.sender_name or "")}" <sip:{text.sender_extension}@cug>'
-        team = self._team_of(text.text_id)
-        body = f"(to {team}) {text.body}" if team else text.body
+        body = f"(to {text.team}) {text.body}" if text.team else text.body
         return sender, body
-
-    def _team_of(self, text_id: int) -> str:
-        row = self.db.execute("SELECT team FROM texts WHERE id = ?", (text_id,)).fetchone()
-        return row[0] if row and row[0] else ""
 
     async def _send_sip(self, text: Pending) -> str:
         """'' when Asterisk took the text for a reachable phone, else why not."""

@@ -46,7 +46,15 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/x.py`
 
 from bench.bench_directory import extension, write_csv
-from bench.common import REPO, machine, now_text, percentile, rss_kib, run_sipp_bench
+from bench.common import (
+    REPO,
+    machine,
+    now_text,
+    percentile,
+    rss_kib,
+    run_sipp_bench,
+    sipp_load_outputs,
+)
 from cug import settings as settings_mod
 from cug.sandbox import Sandbox, ServiceProcess
 from directory.lookup import Directory
@@ -360,22 +368,7 @@ def caller_command(
         str(calls),
         "-l",
         str(max(int(rate * 5), 50)),
-        "-recv_timeout",
-        "10s",
-        "-timeout",
-        f"{opts['duration'] + 40}s",
-        "-nostdin",
-        "-trace_stat",
-        "-stf",
-        str(run_dir / f"stat-{name}.csv"),
-        "-fd",
-        "1",
-        "-trace_rtt",
-        "-rtt_freq",
-        "1",
-        "-trace_err",
-        "-error_file",
-        str(run_dir / f"errors-{name}.log"),
+        *sipp_load_outputs(run_dir, name, opts["duration"]),
     ]
     if opts["trace_msg"]:
         cmd += ["-trace_msg", "-message_file", str(run_dir / f"messages-{name}.log")]

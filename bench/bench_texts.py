@@ -68,7 +68,7 @@ from bench.bench_routing import (
     use_dialplan,
     write_injection,
 )
-from bench.common import REPO, machine, now_text, run_sipp_bench
+from bench.common import REPO, machine, now_text, run_sipp_bench, sipp_load_outputs
 from cug.sandbox import Sandbox, ServiceProcess
 from directory.model import Member
 from directory.schema import open_db
@@ -272,22 +272,7 @@ def sender_command(
         str(count),
         "-l",
         str(max(int(rate * 5), 50)),
-        "-recv_timeout",
-        "10s",
-        "-timeout",
-        f"{duration + 40}s",
-        "-nostdin",
-        "-trace_stat",
-        "-stf",
-        str(run_dir / f"stat-{name}.csv"),
-        "-fd",
-        "1",
-        "-trace_rtt",
-        "-rtt_freq",
-        "1",
-        "-trace_err",
-        "-error_file",
-        str(run_dir / f"errors-{name}.log"),
+        *sipp_load_outputs(run_dir, name, duration),
     ]
 
 

@@ -70,6 +70,29 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def sipp_load_outputs(run_dir: Path, name: str, duration: float) -> list[str]:
+    """The arguments every load SIPp of the benchmarks shares: time limits, and the per-second
+    statistics, round-trip times and errors written under `run_dir` for `name`."""
+    return [
+        "-recv_timeout",
+        "10s",
+        "-timeout",
+        f"{duration + 40}s",
+        "-nostdin",
+        "-trace_stat",
+        "-stf",
+        str(run_dir / f"stat-{name}.csv"),
+        "-fd",
+        "1",
+        "-trace_rtt",
+        "-rtt_freq",
+        "1",
+        "-trace_err",
+        "-error_file",
+        str(run_dir / f"errors-{name}.log"),
+    ]
+
+
 def run_sipp_bench(
     opts: dict[str, Any],
     prefix: str,

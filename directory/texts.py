@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlite_utils
 
@@ -50,6 +49,7 @@ class Pending:
     case_id: int | None
     attempts: int
     created_at: str
+    team: str  # the short code's label when the text went to a team
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Settled:
 
 _PENDING = (
     "SELECT d.id, d.text_id, d.recipient_member_id, r.extension, r.phone, t.sender_member_id,"
-    " s.extension, s.name, t.body, t.kind, t.case_id, d.attempts, t.created_at "
+    " s.extension, s.name, t.body, t.kind, t.case_id, d.attempts, t.created_at, t.team "
     "FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
     "JOIN members r ON r.id = d.recipient_member_id "
     "LEFT JOIN members s ON s.id = t.sender_member_id "
@@ -357,11 +357,3 @@ class TextStore:
                 "SELECT status, count(*) FROM text_deliveries GROUP BY status"
             )
         }
-
-    def deliveries(self, text_id: int) -> list[dict[str, Any]]:
-        return [
-            dict(r)
-            for r in self.db.query(
-                "SELECT * FROM text_deliveries WHERE text_id = ? ORDER BY id", [text_id]
-            )
-        ]
