@@ -88,3 +88,23 @@ class AmiLink:
             raise ConnectionError("AMI link is down")
         future = self.manager.send_action(checked_action(action))
         return await asyncio.wait_for(future, timeout=timeout)
+
+
+FAILED_ORIGINATE = {"Response": "Failure", "Reason": "1"}  # Asterisk's "failed" Reason
+
+
+async def originate(ami: AmiLink, action: dict[str, str], ring_seconds: float) -> dict[str, str]:
+    """Place an asynchronous Originate and wait for how it went: Asterisk's OriginateResponse
+    (Response Success once answered, else Failure with a Reason), or FAILED_ORIGINATE when
+    the action could not be sent or was refused."""
+    try:
+        reply = await ami.action(action, timeout=ring_seconds + 15)
+    except (ConnectionError, TimeoutError) as exc:
+        log.warning("%s not placed: %s", action.get("ActionID", "Originate"), exc)
+        return FAILED_ORIGINATE
+    for message in reply if isinstance(reply, list) else [reply]:
+        if str(message.get("Event", "")) == "OriginateResponse":
+            return {str(k): str(v) for k, v in message.items()}
+    if not getattr(reply, "success", True):
+        return FAILED_ORIGINATE
+    return {}  # accepted; the OriginateResponse comes as an event of its own

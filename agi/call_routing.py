@@ -11,15 +11,14 @@ import logging
 import time
 
 from agi import variables as v
-from agi.call_plan import PROMPT_ROUTE, dial_route, refuse_route
+from agi.call_plan import dial_route, refuse_route
 from agi.call_tags import CallTags, encode
 from agi.fastagi import AgiCall
 from directory.case_links import CaseLookup
 from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.model import Member
-from directory.numbers import try_normalise
-from routing.calls import CallRequest, Policy, identify_by_caller_id, route_call
+from routing.calls import CallRequest, Policy, route_call
 from routing.case_link import CaseLink, link_call, split_case_prefix
 from routing.escalation import Step, call_steps, split_urgent
 
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class CallRoutes:
-    """The routes `member-call` and `trunk-call` of the FastAGI server."""
+    """The FastAGI route `member-call`, and the routing of calls that came in another way."""
 
     def __init__(self, directory: Directory, policy: Policy) -> None:
         self.directory = directory
@@ -41,26 +40,10 @@ class CallRoutes:
         caller = self.directory.member_by_extension(endpoint) if endpoint else None
         await self._answer(call, caller, dialed, f"endpoint {endpoint[:20]!r}")
 
-    async def trunk_call(self, call: AgiCall) -> None:
-        """A call in over the trunk: the caller is whoever the caller ID says; arg 1 is dialed.
-
-        A member who dialed the CUG's own number (or nothing yet) is asked whom to call.
-        """
-        caller_id = call.headers.get("agi_callerid", "")
-        caller = identify_by_caller_id(self.directory, caller_id)
-        dialed = call.arg(1)
-        who = f"trunk caller id {caller_id[:24]!r}"
-        if caller is not None and caller.active and self._is_own_number(dialed):
-            log.info("call from %s to the CUG number: prompt", who)
-            await call.set_variable(v.ROUTE, PROMPT_ROUTE)
-            return
+    async def route(self, call: AgiCall, caller: Member | None, dialed: str, who: str) -> None:
+        """Route a call from `caller` (found by whoever took the call in: a trunk's caller ID,
+        a call back) to `dialed`, as from their own SIP phone."""
         await self._answer(call, caller, dialed, who)
-
-    def _is_own_number(self, dialed: str) -> bool:
-        if not dialed.strip():
-            return True
-        e164 = try_normalise(dialed)
-        return e164 is not None and e164 in self.policy.own_numbers
 
     async def _answer(self, call: AgiCall, caller: Member | None, dialed: str, who: str) -> None:
         started = time.perf_counter()

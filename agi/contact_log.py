@@ -189,28 +189,36 @@ def call_contact(cdr: Cdr, tags: CallTags | None, callee_key: str, **fields: Any
     }
 
 
-def reminder_contact(
-    reminder_id: int,
+# Calls whose CDR is no contact: a flash (the flash log holds it) and a call back on which
+# the member dialed nothing (the service logs the call back from OriginateResponse).
+UNLOGGED_KINDS = frozenset({"flash", "callback"})
+
+
+def system_contact(
+    kind: str,
+    ref: int,
     *,
-    case_id: int | None,
     member_id: int | None,
     outcome: str,
     placed_at: str | None,
+    case_id: int | None = None,
+    callee_number: str = "",
     answered_at: str | None = None,
     ended_at: str | None = None,
     uniqueid: str = "",
     linkedid: str = "",
 ) -> dict[str, Any]:
-    """The contact a follow-up reminder call is: the system calling the assigned worker."""
+    """The contact a call the system placed is (a follow-up reminder to the assigned worker,
+    a call back to a member who flashed): the system calling `member_id`."""
     return {
-        "kind": "reminder",
-        "source_key": f"reminder:{reminder_id}",
+        "kind": kind,
+        "source_key": f"{kind}:{ref}",
         "uniqueid": uniqueid,
         "linkedid": linkedid,
         "caller_member_id": None,
         "caller_number": "",
         "callee_member_id": member_id,
-        "callee_number": "",
+        "callee_number": callee_number,
         "dialed": "",
         "placed_at": placed_at,
         "answered_at": answered_at,
@@ -218,13 +226,18 @@ def reminder_contact(
         "outcome": outcome,
         "refusal": "",
         "case_id": case_id,
-        "link": "reminder",
+        "link": kind,
         "link_note": "",
         "after_close": 0,
         "step": None,
         "confirm": None,
         "recorded_at": now(),
     }
+
+
+def reminder_contact(reminder_id: int, **fields: Any) -> dict[str, Any]:
+    """The contact a follow-up reminder call is: the system calling the assigned worker."""
+    return system_contact("reminder", reminder_id, **fields)
 
 
 def _merged_row(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -267,6 +280,8 @@ class ContactLog:
         tags = decode(cdr.userfield)
         if tags is not None and tags.kind == "reminder":
             return self._reminder_from_cdr(cdr, tags)
+        if tags is not None and tags.kind in UNLOGGED_KINDS:
+            return None
         inner = Leg.parse(cdr.channel)
         if inner is not None:
             return self._leg_from_cdr(cdr, tags, inner) if cdr.dstchannel else None

@@ -12,7 +12,7 @@ import logging
 
 import sqlite_utils
 
-from agi.ami import AmiLink
+from agi.ami import FAILED_ORIGINATE, AmiLink, originate
 from agi.contact_log import ContactLog, reminder_contact
 from agi.variables import CONTEXT_REMINDER
 from directory.audit import now
@@ -86,19 +86,12 @@ class Reminders:
             "ActionID": f"cug-reminder-{reminder_id}",
         }
         log.info("follow-up reminder %d: case %d, calling %s", reminder_id, case_id, ext)
-        try:
-            # The reply ends with Asterisk's OriginateResponse once the phone answered or not.
-            reply = await self.ami.action(action, timeout=self.ring_ms / 1000 + 15)
-        except (ConnectionError, TimeoutError) as exc:
+        # The answer is Asterisk's OriginateResponse once the phone answered or not.
+        answer = await originate(self.ami, action, self.ring_ms / 1000)
+        if answer is FAILED_ORIGINATE:
             self._record(reminder_id, case_id, member_id, "failed")
-            log.warning("reminder %d not placed: %s", reminder_id, exc)
-            return
-        for message in reply if isinstance(reply, list) else [reply]:
-            if str(message.get("Event", "")) == "OriginateResponse":
-                self.on_originate_response({str(k): str(v) for k, v in message.items()})
-                return
-        if not getattr(reply, "success", True):
-            self._record(reminder_id, case_id, member_id, "failed")
+        elif answer:
+            self.on_originate_response(answer)
 
     def on_originate_response(self, event: dict[str, str]) -> None:
         """Asterisk's word on a reminder: answered (Success) or why not (Reason)."""

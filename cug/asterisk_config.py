@@ -98,6 +98,7 @@ def local_files(settings: Settings) -> dict[str, str]:
             f"CUG_AGI = {settings.agi_url}\nCUG_RING_SECONDS = {int(settings.ring_seconds)}\n"
             f"CUG_KEY_SECONDS = {int(settings.key_seconds)}\n"
             f"CUG_TEXT_NUMBER = {_safe(settings.texts.service_number, 'text service number')}\n"
+            f"CUG_DIGITS_SECONDS = {int(settings.callbacks.digits_seconds)}\n"
             # Time after answering to hear who calls and press 1, in two tries.
             f"CUG_CONFIRM_SECONDS = {2 * (int(settings.key_seconds) + 10)}\n"
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -72,6 +73,16 @@ main.add_command(texts)
 )
 @click.option("--trunk/--no-trunk", default=None, help="Accept a GSM gateway / operator trunk.")
 @click.option("--trunk-number", multiple=True, help="A number members dial to reach the CUG.")
+@click.option(
+    "--callback-number",
+    multiple=True,
+    help='A "please call me" number: a member rings it, hangs up, and is called back.',
+)
+@click.option(
+    "--dial-in-pin/--no-dial-in-pin",
+    default=None,
+    help="Members calling in on the CUG's number must enter their PIN (spoofable caller IDs).",
+)
 @click.pass_obj
 def init(
     s: Settings,
@@ -86,6 +97,8 @@ def init(
     key_seconds: int | None,
     trunk: bool | None,
     trunk_number: tuple[str, ...],
+    callback_number: tuple[str, ...],
+    dial_in_pin: bool | None,
 ) -> None:
     """Create (or change) the install's settings; secrets are generated the first time."""
     for name, value in (
@@ -104,6 +117,10 @@ def init(
             setattr(s, name, value)
     if trunk_number:
         s.trunk_numbers = list(trunk_number)
+    if callback_number:
+        s.callback_numbers = list(callback_number)
+    if dial_in_pin is not None:
+        s.callbacks = dataclasses.replace(s.callbacks, dial_in_pin=dial_in_pin)
     s.save()
     from directory.schema import open_db
 

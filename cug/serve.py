@@ -12,6 +12,7 @@ from aiohttp import web
 from agi import variables
 from agi.ami import AmiLink
 from agi.call_routing import CallRoutes
+from agi.callbacks import Callbacks
 from agi.contact_log import ContactLog
 from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
@@ -19,9 +20,11 @@ from agi.missed_calls import MissedCalls
 from agi.reminders import Reminders
 from agi.text_delivery import TextDelivery
 from agi.text_relay import TextRoutes
+from agi.trunk_calls import TrunkRoutes
 from cug.settings import Settings
 from directory.lookup import Directory
 from directory.numbers import try_normalise
+from directory.pins import PinStore
 from directory.schema import open_db
 from routing.calls import Policy
 from sms_gateway.config import build_gateway
@@ -30,8 +33,12 @@ from web.app import mount_api
 log = logging.getLogger(__name__)
 
 
+def _numbers(numbers: list[str]) -> frozenset[str]:
+    return frozenset(n for n in (try_normalise(x) for x in numbers) if n)
+
+
 def policy_from(settings: Settings) -> Policy:
-    own = {n for n in (try_normalise(x) for x in settings.trunk_numbers) if n}
+    own = _numbers(settings.trunk_numbers)
     return Policy(
         trunk_available=settings.trunk_enabled,
         own_numbers=frozenset(own),
@@ -88,12 +95,38 @@ async def run(settings: Settings) -> None:
     routes = CallRoutes(directory, policy_from(settings))
     agi = FastAgiServer()
     agi.route(variables.ROUTE_MEMBER_CALL, routes.member_call)
-    agi.route(variables.ROUTE_TRUNK_CALL, routes.trunk_call)
+    trunk = TrunkRoutes(
+        routes,
+        directory,
+        _numbers(settings.trunk_numbers),
+        _numbers(settings.callback_numbers),
+        settings.callbacks,
+        PinStore(db),
+    )
+    agi.route(variables.ROUTE_TRUNK_CALL, trunk.trunk_call)
+    agi.route(variables.ROUTE_TRUNK_PIN, trunk.trunk_pin)
     ami = AmiLink("127.0.0.1", settings.ami_port, settings.ami_username, settings.ami_secret)
     gateway = build_gateway(settings.sms_gateway)
     delivery = TextDelivery(db, ami, settings.texts, gateway)
     text_routes = TextRoutes(directory, policy_from(settings), settings.texts, delivery)
     agi.route(variables.ROUTE_MEMBER_TEXT, text_routes.member_text)
+    contacts = ContactLog(db)
+    # The number a call back shows: the callback number, so the member can flash it again.
+    shown = [*sorted(_numbers(settings.callback_numbers))]
+    shown += sorted(_numbers(settings.trunk_numbers))
+    callbacks = Callbacks(
+        db,
+        directory,
+        ami,
+        routes,
+        contacts,
+        settings.callbacks,
+        settings.texts.timezone,
+        cug_number=shown[0] if shown else "100",
+    )
+    agi.route(variables.ROUTE_FLASH_ENDED, callbacks.flash_ended)
+    agi.route(variables.ROUTE_CALLBACK_CALL, callbacks.callback_call)
+    ami.on_event("OriginateResponse", callbacks.on_originate_response)
     server = await agi.start("127.0.0.1", settings.agi_port)
     log.info("FastAGI routing on 127.0.0.1:%d", settings.agi_port)
 
@@ -104,7 +137,6 @@ async def run(settings: Settings) -> None:
         tasks.append(asyncio.create_task(sync.watch()))
     else:
         log.warning("no asterisk_etc/endpoints_db in settings: member endpoints not kept in step")
-    contacts = ContactLog(db)
     ami.on_event("Cdr", contacts.on_event)
     tasks.append(asyncio.create_task(contacts.run()))
     if settings.cdr_file is not None:

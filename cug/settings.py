@@ -12,9 +12,10 @@ import configparser
 import hashlib
 import os
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from routing.callbacks import CallbackPolicy
 from routing.texts import TextPolicy
 from sms_gateway.config import GatewayConfig
 
@@ -51,6 +52,8 @@ class Settings:
     trunk_enabled: bool = False
     trunk_password: str = ""
     trunk_numbers: list[str] = field(default_factory=list)
+    callback_numbers: list[str] = field(default_factory=list)  # "please call me" numbers
+    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)  # [callbacks]
     sms_gateway: GatewayConfig = field(default_factory=GatewayConfig)  # [sms_gateway]
     texts: TextPolicy = field(default_factory=TextPolicy)  # [texts]: the SMS relay's rules
 
@@ -93,6 +96,11 @@ class Settings:
             "enabled": "yes" if self.trunk_enabled else "no",
             "password": self.trunk_password,
             "numbers": " ".join(self.trunk_numbers),
+            "callback_numbers": " ".join(self.callback_numbers),
+        }
+        cp["callbacks"] = {
+            name: ("yes" if value else "no") if isinstance(value, bool) else str(value)
+            for name, value in asdict(self.callbacks).items()
         }
         cp["sms_gateway"] = self.sms_gateway.to_section()
         cp["texts"] = {
@@ -121,6 +129,18 @@ def _text_policy(section: configparser.SectionProxy) -> TextPolicy:
         team_limit=section.getint("team_limit", default.team_limit),
         lead_roles=tuple(section.get("lead_roles", " ".join(default.lead_roles)).split()),
     )
+
+
+def _callback_policy(section: configparser.SectionProxy) -> CallbackPolicy:
+    default = CallbackPolicy()
+    values: dict[str, int | bool] = {}
+    for f in fields(CallbackPolicy):
+        current = getattr(default, f.name)
+        if isinstance(current, bool):
+            values[f.name] = section.getboolean(f.name, current)
+        else:
+            values[f.name] = max(0, section.getint(f.name, current))
+    return CallbackPolicy(**values)  # type: ignore[arg-type]
 
 
 def new_secret() -> str:
@@ -166,6 +186,9 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         s.trunk_enabled = t.getboolean("enabled", False)
         s.trunk_password = t.get("password") or s.trunk_password
         s.trunk_numbers = t.get("numbers", "").split()
+        s.callback_numbers = t.get("callback_numbers", "").split()
+        if cp.has_section("callbacks"):
+            s.callbacks = _callback_policy(cp["callbacks"])
         if cp.has_section("sms_gateway"):
             s.sms_gateway = GatewayConfig.from_section(cp["sms_gateway"])
         if cp.has_section("texts"):

@@ -439,6 +439,49 @@ def _m0009(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations(name="0012_flashes")
+def _m0012(db: sqlite_utils.Database) -> None:
+    # "Please call me": every flash the trunk brought, and the call back it earned
+    # (directory/flashes.py). The rate limit reads by number, "already calling" and the daily
+    # count by member.
+    db["flashes"].create(
+        {
+            "id": int,
+            "received_at": str,
+            "caller_id": str,
+            "e164": str,
+            "member_id": int,
+            "outcome": str,
+            "called_at": str,
+            "callback_outcome": str,
+            "answered_at": str,
+        },
+        pk="id",
+        foreign_keys=[("member_id", "members", "id")],
+    )
+    db["flashes"].create_index(["e164", "received_at"])
+    db["flashes"].create_index(["caller_id", "received_at"])
+    db["flashes"].create_index(["member_id", "outcome", "received_at"])
+
+
+@migrations(name="0013_member_pins")
+def _m0013(db: sqlite_utils.Database) -> None:
+    # PINs for members calling in on the CUG's number where caller IDs may be spoofed
+    # (directory/pins.py): only a salted scrypt hash, and the count of wrong tries.
+    db["member_pins"].create(
+        {
+            "member_id": int,
+            "pin_hash": str,
+            "set_at": str,
+            "failures": int,
+            "locked_until": str,
+        },
+        pk="member_id",
+        foreign_keys=[("member_id", "members", "id")],
+        defaults={"failures": 0},
+    )
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

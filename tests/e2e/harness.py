@@ -380,7 +380,12 @@ class Pbx:
             raise AssertionError(f"cug {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def up(self, members_csv: Path, trunk_numbers: tuple[str, ...] = ()) -> None:
+    def up(
+        self,
+        members_csv: Path,
+        trunk_numbers: tuple[str, ...] = (),
+        callback_numbers: tuple[str, ...] = (),
+    ) -> None:
         args = [
             "init",
             "--instance",
@@ -403,6 +408,8 @@ class Pbx:
         ]
         for number in trunk_numbers:
             args += ["--trunk-number", number]
+        for number in callback_numbers:
+            args += ["--callback-number", number]
         self.cug(*args)
         self.cug("directory", "import", str(members_csv))
         # Escalation as by default, with test-length ring times.

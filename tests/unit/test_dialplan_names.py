@@ -71,10 +71,19 @@ def test_every_dialplan_route_is_served(served_routes: set[str]) -> None:
     used = set(re.findall(r"AGI\(\$\{CUG_AGI\}/([^,)?]+)", CODE))
     assert used, "the dialplan asks the routing service nothing"
     assert used <= served_routes, used - served_routes
-    assert served_routes == {v.ROUTE_MEMBER_CALL, v.ROUTE_TRUNK_CALL, v.ROUTE_MEMBER_TEXT}
+    assert served_routes == {
+        v.ROUTE_MEMBER_CALL,
+        v.ROUTE_TRUNK_CALL,
+        v.ROUTE_TRUNK_PIN,
+        v.ROUTE_MEMBER_TEXT,
+        v.ROUTE_FLASH_ENDED,
+        v.ROUTE_CALLBACK_CALL,
+    }
 
 
-@pytest.mark.parametrize("context", [v.CONTEXT_MEMBERS, v.CONTEXT_TRUNK, v.CONTEXT_FALLBACK])
+@pytest.mark.parametrize(
+    "context", [v.CONTEXT_MEMBERS, v.CONTEXT_TRUNK, v.CONTEXT_FALLBACK, v.CONTEXT_CALLBACK]
+)
 def test_contexts_exist(context: str) -> None:
     assert re.search(r"^\[" + re.escape(context) + r"\]", CODE, re.M), context
 
@@ -87,14 +96,24 @@ def test_endpoints_land_in_the_named_contexts() -> None:
         assert re.search(r"^\[" + re.escape(context) + r"\]", CODE, re.M), context
 
 
-@pytest.mark.parametrize("value", [v.ACTION_DIAL, v.ACTION_REFUSE, v.ACTION_PROMPT])
+ACTIONS = {
+    v.ACTION_DIAL,
+    v.ACTION_REFUSE,
+    v.ACTION_PROMPT,
+    v.ACTION_FLASH,
+    v.ACTION_PIN,
+    v.ACTION_VERIFIED,
+}
+
+
+@pytest.mark.parametrize("value", sorted(ACTIONS))
 def test_action_values_are_tested_by_the_dialplan(value: str) -> None:
     assert f'"${{{v.ACTION}}}" = "{value}"' in CODE
 
 
 def test_dialplan_tests_no_action_the_service_never_sets() -> None:
     tested = set(re.findall(r'"\$\{' + v.ACTION + r'\}" = "([^"]*)"', CODE))
-    assert tested == {v.ACTION_DIAL, v.ACTION_REFUSE, v.ACTION_PROMPT}
+    assert tested - {""} == ACTIONS  # "": the service answered nothing
 
 
 def test_dialplan_reads_no_cug_variable_nobody_sets(tmp_path: Path) -> None:

@@ -22,12 +22,16 @@ from agi import variables as v
 from agi.call_routing import CallRoutes
 from agi.call_tags import CallTags, decode
 from agi.fastagi import MAX_HEADER_BYTES, AgiCall, FastAgiServer, agi_quote
+from agi.trunk_calls import TrunkRoutes
 from directory.lookup import Directory
+from directory.pins import PinStore
 from directory.schema import open_memory
+from routing.callbacks import CallbackPolicy
 from routing.calls import Policy
 from tests.unit.conftest import INACTIVE, MEMBERS, save
 
 CUG_NUMBER = "+256800100116"
+CALLBACK_NUMBER = "+256800100199"
 REPLY_TIMEOUT = 3.0
 
 
@@ -55,7 +59,15 @@ class AgiServerThread:
         routes = CallRoutes(Directory(self.db), self.policy)
         self.app = FastAgiServer()
         self.app.route(v.ROUTE_MEMBER_CALL, routes.member_call)
-        self.app.route(v.ROUTE_TRUNK_CALL, routes.trunk_call)
+        trunk = TrunkRoutes(
+            routes,
+            Directory(self.db),
+            self.policy.own_numbers,
+            frozenset({CALLBACK_NUMBER}),
+            CallbackPolicy(),
+            PinStore(self.db),
+        )
+        self.app.route(v.ROUTE_TRUNK_CALL, trunk.trunk_call)
         self.server = await self.app.start("127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
 
