@@ -89,6 +89,7 @@ max-messages = 0
 omit-empty = true
 concatenation = true
 """
+FAKESMSC_LINE = 255  # fakesmsc reads stdin in 256-byte lines: a longer one becomes two texts
 RECEIVED = re.compile(r"^SMS: received (\d+)", re.MULTILINE)
 
 
@@ -143,7 +144,11 @@ class Kannel:
         self._spawn("bearerbox", [BEARERBOX, str(self.config_file)])
         self._wait(lambda: self._listening(self.smsbox_port), "bearerbox to listen")
         self.start_network()
-        self._spawn("smsbox", [SMSBOX, str(self.config_file)])
+        self.start_smsbox()
+
+    def start_smsbox(self) -> None:
+        """Start smsbox (the sendsms API, and the sms-service) and wait until it serves."""
+        self._spawn("smsbox", [SMSBOX, str(self.config_file)], append=True)
         self._wait(lambda: self._listening(self.sendsms_port), "smsbox's sendsms port")
         self._wait(lambda: "smsbox:" in self._status(), "smsbox to join bearerbox")
 
@@ -161,12 +166,13 @@ class Kannel:
         no UCS-2 type for texts from phones. One line at a time: fakesmsc reads stdin
         through a buffer it then waits on with select(), so a second line written at once
         would sit there unread."""
-        if "\n" in text or "\r" in text:
-            raise ValueError("fakesmsc takes one line per text")
+        line = f"{sender} {receiver} text {text}\n".encode()
+        if "\n" in text or "\r" in text or len(line) > FAKESMSC_LINE:
+            raise ValueError(f"fakesmsc takes one line of at most {FAKESMSC_LINE} bytes")
         process = self.processes["fakesmsc"]
         assert process.stdin is not None
         before = self.mo_received()
-        process.stdin.write(f"{sender} {receiver} text {text}\n".encode())
+        process.stdin.write(line)
         process.stdin.flush()
         self._wait(lambda: self.mo_received() > before, "bearerbox to receive the text")
 

@@ -113,8 +113,9 @@ async def test_commands_are_answered_by_sms(box: Box) -> None:
     answers = box.sms_to(ANNA)
     assert answers[0].startswith("2004: Sgt. Opio James, Police")
     assert answers[1] == "WHO needs an extension, e.g. WHO 3003."
-    assert answers[2].startswith("CUG texts: start with whom it is for") and "SUP (100)" in (
-        answers[2]
+    assert (
+        answers[2].startswith("CUG texts: start with whom it is for")
+        and "SUP (100)" in (answers[2])
     )
     assert answers[3].startswith("Not sent: there was no message after 2003.")
     assert answers[4].startswith("Not sent: start your text with whom it is for")
@@ -195,9 +196,7 @@ async def test_a_ucs2_text_arrives_intact(box: Box) -> None:
 async def test_an_unreadable_text_is_answered_not_retried(box: Box) -> None:
     assert await box.text(ANNA, b"\xff\xfe\x80 2003", charset="UTF-8") == 200
     await box.settle()
-    assert box.sms_to(ANNA) == [
-        "Your text could not be read (not plain text), so it was not sent."
-    ]
+    assert box.sms_to(ANNA) == ["Your text could not be read (not plain text), so it was not sent."]
 
 
 async def test_wrong_or_missing_credentials_are_refused(box: Box) -> None:
