@@ -168,7 +168,7 @@ def test_a_non_members_text_is_refused(pbx: Pbx, kannel: Kannel) -> None:
 def test_a_400_character_text_arrives_whole_in_the_right_number_of_parts(
     pbx: Pbx, kannel: Kannel, unit: str, parts: int
 ) -> None:
-    body = (unit * 40)[:400]
+    body = (unit * 40)[:399] + "."  # 400 characters, none of them trimmed
     relayed = f"CUG from Worker Anna (3002): {body}"
     assert segments(relayed).parts == parts  # 429 characters: 3 GSM parts or 7 of UCS-2
     before = count_to(kannel, HEALTH_MOBILE)
@@ -185,7 +185,10 @@ def test_a_luganda_text_with_non_gsm_letters_arrives_intact(pbx: Pbx, kannel: Ka
     before = count_to(kannel, HEALTH_MOBILE)
     kannel.send_from_phone(ANNA_MOBILE, CUG_NUMBER, f"3005 {text}")
     sms = sms_to(kannel, HEALTH_MOBILE, before)
-    assert (sms.kind, sms.text()) == ("ucs-2", f"CUG from Worker Anna (3002): {text}")
+    relayed = f"CUG from Worker Anna (3002): {text}"
+    assert (segments(relayed).coding.value, segments(relayed).parts) == ("ucs2", 2)
+    assert (sms.kind, sms.parts) == ("concatenated", 2)  # 74 UCS-2 characters: 2 parts
+    assert sms.text("utf-16-be") == relayed
 
 
 def test_a_reply_due_while_the_gateway_is_down_is_sent_when_it_is_back(

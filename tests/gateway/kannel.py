@@ -159,6 +159,14 @@ class Kannel:
         self._spawn("fakesmsc", fake, log=self.network_log, append=True, stdin=True)
         self._wait(self._network_online, "the fake SMSC to be online")
 
+    def start_load(self, lines: list[str], count: int) -> None:
+        """Replace the interactive network by a fakesmsc that sends `count` texts from
+        phones as fast as it can, each one of `lines` ("sender receiver text body") chosen
+        at random (bench/bench_sms_inbound.py)."""
+        self.stop_network()
+        fake = [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.fake_smsc_port), "-i", "0"]
+        self._spawn("fakesmsc", [*fake, "-m", str(count), *lines], log=self.network_log)
+
     def send_from_phone(self, sender: str, receiver: str, text: str) -> None:
         """A phone on the network texts `receiver`; returns once bearerbox has it.
 
