@@ -74,10 +74,6 @@ class TextLookups:
         ).fetchone()
         return int(row[0]) if row else None
 
-    def case_exists(self, case_id: int) -> bool:
-        row = self.db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
-        return row is not None
-
     def referrals_to(self, member_id: int, case_id: int) -> list[MemberReferral]:
         """The referrals of a case made to the member, newest first."""
         rows = self.db.execute(
