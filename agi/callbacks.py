@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 import sqlite_utils
@@ -21,10 +20,11 @@ import sqlite_utils
 from agi.ami import FAILED_ORIGINATE, AmiLink, originate
 from agi.call_routing import CallRoutes
 from agi.contact_log import ContactLog, system_contact
+from agi.cost_notices import CostGuard
 from agi.fastagi import AgiCall
 from agi.variables import CONTEXT_CALLBACK, TRUNK_ENDPOINT
 from directory.audit import now
-from directory.flashes import FlashLog, day_start
+from directory.flashes import FlashLog
 from directory.lookup import Directory
 from routing.callbacks import (
     CallbackOutcome,
@@ -43,8 +43,6 @@ _REASON = {"0": "unavailable", "1": "failed", "3": "no_answer", "5": "busy", "8"
 # How long after it was placed a call back may still be routed (the member is on the line).
 ROUTABLE_FOR = timedelta(minutes=30)
 
-CapNotice = Callable[[int, str], None]
-
 
 class Callbacks:
     """FastAGI routes `flash-ended` and `callback-call`, and the call backs they place."""
@@ -57,9 +55,8 @@ class Callbacks:
         routes: CallRoutes,
         contacts: ContactLog,
         policy: CallbackPolicy,
-        timezone: str,
+        costs: CostGuard,
         cug_number: str,
-        on_cap_reached: CapNotice | None = None,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -67,9 +64,8 @@ class Callbacks:
         self.routes = routes
         self.contacts = contacts
         self.policy = policy
-        self.timezone = timezone
+        self.costs = costs
         self.cug_number = cug_number
-        self.on_cap_reached = on_cap_reached
         self.flashes = FlashLog(db)
         self.placed = 0
         self._calls: set[asyncio.Task[None]] = set()
@@ -84,11 +80,7 @@ class Callbacks:
         facts = FlashFacts(
             recent=recent,
             calling=member is not None and self.flashes.calling(member.id),
-            callbacks_today=(
-                self.flashes.callbacks_since(member.id, day_start(self.timezone))
-                if member is not None
-                else 0
-            ),
+            within_cap=member is None or self.costs.allowed(member.id, "callback"),
         )
         outcome = decide_flash(caller, member, facts, self.policy)
         if outcome is FlashOutcome.CALL_BACK and not self.ami.up:
@@ -107,9 +99,11 @@ class Callbacks:
             member.extension if member is not None else "no member",
             outcome.value,
         )
-        if outcome is FlashOutcome.CAP_REACHED and member is not None and self.on_cap_reached:
-            self.on_cap_reached(member.id, "callback")
+        if outcome is FlashOutcome.CAP_REACHED and member is not None:
+            # The member and their supervisor are told (once a day), not left wondering.
+            self.costs.notify_cap_reached(member.id, "callback")
         if outcome is FlashOutcome.CALL_BACK and member is not None:
+            self.costs.record(member.id, "callback", 1, f"flash:{flash_id}")
             task = asyncio.create_task(self._call_back(flash_id, member.id, member.phone))
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)

@@ -10,7 +10,9 @@ What "delivered" means: Asterisk's MessageSend fails at once when the member has
 reachable phone (no registration, or the phone stopped answering Asterisk's qualify), so a
 text is marked delivered when Asterisk handed it to a phone that was registered and
 answering. A member with no phone reachable for `sms_after_seconds` gets it by SMS on their
-mobile through the configured gateway (sms_gateway/), when there is one.
+mobile through the configured gateway (sms_gateway/), when there is one; the answers to a
+text that came by SMS go to the sender's mobile by SMS at once. Every SMS counts against
+the member's daily cap (agi/cost_notices.py): past it, their SMS wait for the next day.
 
 The same task expires texts nobody could be reached for in time, sends each sender the
 notice their text is owed (delivered after waiting, expired, failed), sends missed-call
@@ -31,11 +33,16 @@ from typing import Any
 import sqlite_utils
 
 from agi.ami import AmiLink
+from agi.cost_notices import CostGuard
 from directory.audit import now
+from directory.spending import SMS
+from directory.text_lookups import TextLookups
 from directory.texts import ALERT, EXPIRED, FAILED, NOTICE, Pending, TextStore
 from directory.transactions import writing
+from routing.costs import CostPolicy, next_local_midnight
 from routing.text_replies import Outcome, outcome_text, queued_text
 from routing.texts import TextPolicy
+from sms_gateway.encoding import segments
 from sms_gateway.gateway import SmsGateway
 
 log = logging.getLogger(__name__)
@@ -66,9 +73,12 @@ class TextDelivery:
         ami: AmiLink,
         policy: TextPolicy,
         gateway: SmsGateway | None = None,
+        costs: CostPolicy | None = None,
     ) -> None:
         self.db = db
         self.store = TextStore(db)
+        self.lookups = TextLookups(db)
+        self.costs = CostGuard(db, costs or CostPolicy(), self.notify)
         self.ami = ami
         self.policy = policy
         self.gateway = gateway
@@ -76,6 +86,7 @@ class TextDelivery:
         self._wake = asyncio.Event()
         self._last_scan = 0.0
         self._last_purge = 0.0
+        self._sms_due = False  # an SMS meant to go at once was stored
         self.delivered_sip = 0
         self.delivered_sms = 0
 
@@ -91,15 +102,13 @@ class TextDelivery:
         never have arrived: they go out again)."""
         status = event.get("ContactStatus")
         extension = event.get("AOR") or event.get("EndpointName") or ""
-        row = self.db.execute(
-            "SELECT id FROM members WHERE extension = ? AND active = 1", (extension[:8],)
-        ).fetchone()
-        if row is None:
+        member_id = self.lookups.active_id(extension)
+        if member_id is None:
             return
         if status in _REACHABLE:
-            self.wake(int(row[0]))
+            self.wake(member_id)
         elif status == "Unreachable":
-            again = self.store.requeue_recent(int(row[0]), datetime.now(UTC) - SUSPECT_WINDOW)
+            again = self.store.requeue_recent(member_id, datetime.now(UTC) - SUSPECT_WINDOW)
             if again:
                 log.warning("member %s stopped answering: %d texts queued again", extension, again)
 
@@ -111,8 +120,18 @@ class TextDelivery:
         return everyone
 
     # ------------------------------------------------------------------ texts from the system
-    def notify(self, member_id: int, body: str, kind: str = NOTICE) -> None:
-        """A text from the system to one member (a notice, an answer), delivered like any."""
+    def notify(
+        self,
+        member_id: int,
+        body: str,
+        kind: str = NOTICE,
+        *,
+        by_sms: bool = False,
+        cost_exempt: bool = False,
+    ) -> None:
+        """A text from the system to one member (a notice, an answer), delivered like any;
+        `by_sms`: to their mobile at once (they texted from it); `cost_exempt`: the daily
+        SMS cap does not hold it back."""
         self.store.store(
             kind=kind,
             sender_id=None,
@@ -120,8 +139,14 @@ class TextDelivery:
             body=body,
             recipients=[member_id],
             expires_at=datetime.now(UTC) + timedelta(hours=self.policy.expiry_hours),
+            by_sms=by_sms,
+            cost_exempt=cost_exempt,
         )
-        self.wake(member_id)
+        if by_sms:
+            self._sms_due = True
+            self._wake.set()
+        else:
+            self.wake(member_id)
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
@@ -140,13 +165,15 @@ class TextDelivery:
         scan = time.monotonic() - self._last_scan >= SCAN_INTERVAL
         if scan:
             self._last_scan = time.monotonic()
-            wanted |= set(self._due_recipients())
+            wanted |= set(self.store.due_recipients())
         waiting: dict[int, list[str]] = defaultdict(list)  # text id -> who could not be reached
         for member_id in sorted(wanted):
             await self._deliver_to(member_id, waiting)
         self._tell_waiting(waiting)
-        if scan:
+        if scan or self._sms_due:
+            self._sms_due = False
             await self._by_sms()
+        if scan:
             self.store.expire_due()
             self._send_outcomes()
             self._send_call_notices()
@@ -155,16 +182,6 @@ class TextDelivery:
                 purged = self.store.purge_bodies(timedelta(days=self.policy.retention_days))
                 if purged:
                     log.info("purged the bodies of %d texts", purged)
-
-    def _due_recipients(self) -> list[int]:
-        return [
-            r[0]
-            for r in self.db.execute(
-                "SELECT DISTINCT recipient_member_id FROM text_deliveries "
-                "WHERE status = 'queued' AND next_attempt_at <= ?",
-                (now(),),
-            )
-        ]
 
     # ------------------------------------------------------------------ over SIP
     def _message(self, text: Pending) -> tuple[str, str]:
@@ -200,7 +217,7 @@ class TextDelivery:
         each): a service killed mid-batch sends those again, it loses none."""
         if not self.ami.up:
             return  # our link to Asterisk is down, not their phone: nobody is told anything
-        if not self._active(member_id):
+        if not self.lookups.is_active(member_id):
             for text in self.store.pending_for(member_id, 10_000):
                 self.store.fail(text.delivery_id, FAILED, "no longer a member")
             return
@@ -226,10 +243,6 @@ class TextDelivery:
         finally:
             self._flush(done)
 
-    def _active(self, member_id: int) -> bool:
-        row = self.db.execute("SELECT active FROM members WHERE id = ?", (member_id,)).fetchone()
-        return bool(row and row[0])
-
     def _flush(self, done: list[int]) -> None:
         if done:
             self.store.delivered(list(done), "sip")
@@ -240,22 +253,14 @@ class TextDelivery:
         """Not reachable: all the member's texts wait, their order kept; the senders of
         texts tried for the first time are told."""
         for text_id in self.store.hold(member_id, error, datetime.now(UTC) + RETRY_AFTER):
-            waiting[text_id].append(self._name(member_id))
+            waiting[text_id].append(self.lookups.label(member_id))
         log.info("member %d not reachable (%s): texts wait", member_id, error)
-
-    def _name(self, member_id: int) -> str:
-        row = self.db.execute(
-            "SELECT name, extension FROM members WHERE id = ?", (member_id,)
-        ).fetchone()
-        return f"{row[0]} ({row[1]})" if row else f"member {member_id}"
 
     def _tell_waiting(self, waiting: dict[int, list[str]]) -> None:
         for text_id, names in waiting.items():
-            row = self.db.execute(
-                "SELECT sender_member_id FROM texts WHERE id = ?", (text_id,)
-            ).fetchone()
-            if row and row[0] is not None:
-                self.notify(int(row[0]), queued_text(names, self.policy.expiry_hours))
+            sender = self.store.sender_of(text_id)
+            if sender is not None:
+                self.notify(sender, queued_text(names, self.policy.expiry_hours))
 
     # ------------------------------------------------------------------ by SMS
     async def _by_sms(self) -> None:
@@ -265,19 +270,25 @@ class TextDelivery:
         for text in self.store.due_by_mobile(older):
             if not text.recipient_mobile or text.body is None:
                 continue
-            who = display_name(text.sender_name or "") if text.sender_extension else SYSTEM_NAME
-            prefix = f"CUG from {who} ({text.sender_extension}): " if text.sender_extension else ""
+            body = self._sms_body(text)
+            parts = segments(body).parts
+            if not text.cost_exempt and not self.costs.allowed(text.recipient_id, SMS, parts):
+                self._wait_for_tomorrow(text)
+                continue
             result = await self.gateway.send(
-                text.recipient_mobile, prefix + text.body, reference=f"cug-{text.delivery_id}"
+                text.recipient_mobile, body, reference=f"cug-{text.delivery_id}"
             )
             if result.accepted:
-                self.store.delivered([text.delivery_id], "sms")
+                with writing(self.db):  # sent and counted together
+                    self.store.delivered([text.delivery_id], "sms")
+                    self.costs.record(text.recipient_id, SMS, parts, f"delivery:{text.delivery_id}")
                 self.delivered_sms += 1
             elif result.retry_later:
+                retry = datetime.now(UTC) + timedelta(seconds=self.policy.sms_retry_seconds)
                 self.store.retry_later(
                     text.delivery_id,
                     f"sms: {result.reason}",
-                    datetime.now(UTC) + RETRY_AFTER,
+                    retry,
                     notify=text.sender_id is not None,
                 )
                 log.warning("SMS gateway: %s; SMS wait for the next look", result.reason)
@@ -286,6 +297,22 @@ class TextDelivery:
                 # Refused for good (a number or length it will not take): the text waits
                 # for the member's phone until it expires; it is not lost.
                 self.store.sms_refused(text.delivery_id, result.reason)
+
+    def _sms_body(self, text: Pending) -> str:
+        """What the member's mobile shows: a member's text names its sender."""
+        if not text.sender_extension:
+            return text.body
+        who = display_name(text.sender_name or "")
+        team = f"(to {text.team}) " if text.team else ""
+        return f"CUG from {who} ({text.sender_extension}): {team}{text.body}"
+
+    def _wait_for_tomorrow(self, text: Pending) -> None:
+        """The member reached today's SMS cap: this SMS waits for the next local day (it
+        still goes to their SIP phone if it comes back); they and their supervisor are told
+        once."""
+        tomorrow = next_local_midnight(datetime.now(UTC), self.costs.policy.timezone)
+        self.store.retry_later(text.delivery_id, "sms: daily cap reached", tomorrow, notify=False)
+        self.costs.notify_cap_reached(text.recipient_id, SMS)
 
     # ------------------------------------------------------------------ notices
     def _send_outcomes(self) -> None:

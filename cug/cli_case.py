@@ -31,6 +31,7 @@ from directory.manual_links import link_contact
 from directory.referrals import case_referrals, make_referral, move_referral
 from directory.report import CaseResponse, DistrictMonth, case_response, district_month_report
 from directory.schema import open_db
+from directory.spending import Spending
 
 TIME_HELP = "ISO date or date-time; without an offset it is UTC (add +03:00 for EAT)."
 
@@ -449,6 +450,29 @@ def _print_case_response(r: CaseResponse) -> None:
         click.echo(f"  {line}")
 
 
+def _print_spending(
+    db: sqlite_utils.Database, table: list[DistrictMonth], district: str | None, month: str | None
+) -> None:
+    """SMS parts and callbacks per district and month, and the members who cost most."""
+    spent = [r for r in table if r.sms_parts or r.callbacks]
+    for r in spent:
+        click.echo(
+            f"{r.district} {r.month} spent: {r.sms_parts} SMS parts, {r.callbacks} callbacks"
+        )
+    if not spent:
+        return
+    since, until = (f"{month}-01", f"{month}-31") if month else ("0000", "9999")
+    top = Spending(db).top_members(since, until, spent[0].district if district else None)
+    click.echo(
+        "most spent on: "
+        + "; ".join(
+            f"{m.extension} {m.name} ({m.district}) {m.sms_parts} SMS parts, "
+            f"{m.callbacks} callbacks"
+            for m in top
+        )
+    )
+
+
 @click.command("report")
 @click.option("--district")
 @click.option("--month", metavar="YYYY-MM")
@@ -507,6 +531,7 @@ def report(
                 f"p90 {duration(r.escalation_wait_p90_s)}; nobody took "
                 f"{r.escalations_exhausted}"
             )
+    _print_spending(db, table, district, month)
     for r in table:
         for title, reasons in (("declined", r.decline_reasons), ("failed", r.failure_reasons)):
             if reasons:

@@ -25,6 +25,7 @@ from routing.short_codes import (
     describe,
     edit_short_code,
     remove_short_code,
+    set_short_code_word,
 )
 
 NEXT_CALL = "Members' next calls use it; no reload is needed."
@@ -36,8 +37,9 @@ def _refused(exc: ShortCodeError) -> click.ClickException:
     )
 
 
-def _line(code: ShortCode) -> str:
-    return f"{code.code:<6} {code.label:<45} ({describe(code)})"
+def _line(code: ShortCode, word: str | None = None) -> str:
+    texted = f"  text: {word} <text>" if word else ""
+    return f"{code.code:<6} {code.label:<45} ({describe(code)}){texted}"
 
 
 @click.group("short-codes", invoke_without_command=True)
@@ -53,12 +55,14 @@ def short_codes(ctx: click.Context) -> None:
 @click.pass_obj
 def list_cmd(s: Settings, as_json: bool = False) -> None:
     """List the short codes members can dial and whom each reaches."""
-    codes = ShortCodeStore(open_db(s.db)).all()
+    store = ShortCodeStore(open_db(s.db))
+    codes, words = store.all(), {c: w for w, c in store.words().items()}
     if as_json:
-        click.echo(json.dumps([asdict(c) for c in codes], indent=2, ensure_ascii=False))
+        listed = [{**asdict(c), "word": words.get(c.code)} for c in codes]
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
         return
     for code in codes:
-        click.echo(_line(code))
+        click.echo(_line(code, words.get(code.code)))
 
 
 KINDS_HELP = (
@@ -123,3 +127,20 @@ def remove_cmd(s: Settings, code: str) -> None:
     except ShortCodeError as exc:
         raise _refused(exc) from None
     click.echo(f"removed {_line(removed)}")
+
+
+@short_codes.command("word")
+@click.argument("code")
+@click.argument("word")
+@click.pass_obj
+def word_cmd(s: Settings, code: str, word: str) -> None:
+    """Give short code CODE the WORD members text it by from a basic phone (e.g. `word 100
+    SUP`: a text `SUP <text>` to the CUG's number reaches the sender's supervisor); `-`
+    removes it."""
+    db = open_db(s.db)
+    try:
+        before = set_short_code_word(ShortCodeStore(db), code, word, audit.cli_actor())
+    except ShortCodeError as exc:
+        raise _refused(exc) from None
+    now = ShortCodeStore(db).word_of(code.strip())
+    click.echo(f"short code {code.strip()}: word {before or '(none)'} -> {now or '(none)'}")

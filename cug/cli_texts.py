@@ -140,3 +140,33 @@ def purge_cmd(s: Settings, days: int | None) -> None:
             after={"purged": purged},
         )
     click.echo(f"purged the bodies of {purged} texts (kept: {keep} days)")
+
+
+KANNEL_SERVICE = """# Texts members send to the CUG's number, posted to the CUG service (cug serve).
+# Put this group into Kannel's kannel.conf (owner-only: it holds the CUG's secret), and in
+# Kannel's `group = smsbox`: http-request-retry = 600 and http-queue-delay = 10, so a text
+# the service could not store is posted again, every 10 s for 100 minutes.
+group = sms-service
+keyword = default
+post-url = "http://{user}:{secret}@127.0.0.1:{port}/sms/kannel?from=%p&to=%P&id=%I&coding=%c"
+max-messages = 0
+omit-empty = true
+concatenation = true
+"""
+
+
+@texts.command("sms-service")
+@click.pass_obj
+def sms_service_cmd(s: Settings) -> None:
+    """Print the Kannel sms-service group that posts members' texts to this install.
+
+    Saves the install's generated secret in cug.ini first if it was not there yet."""
+    from web.sms_inbound import USERNAME
+
+    path = s.settings_path
+    if not path.exists() or "[sms_inbound]" not in path.read_text(errors="replace"):
+        s.save()
+    click.echo(
+        KANNEL_SERVICE.format(user=USERNAME, secret=s.sms_inbound_secret, port=s.http_port),
+        nl=False,
+    )

@@ -19,6 +19,7 @@ from agi.member_endpoints import EndpointSync
 from agi.missed_calls import MissedCalls
 from agi.reminders import Reminders
 from agi.text_delivery import TextDelivery
+from agi.text_intake import TextIntake
 from agi.text_relay import TextRoutes
 from agi.trunk_calls import TrunkRoutes
 from cug.settings import Settings
@@ -29,6 +30,7 @@ from directory.schema import open_db
 from routing.calls import Policy
 from sms_gateway.config import build_gateway
 from web.app import mount_api
+from web.sms_inbound import mount_sms_inbound
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,9 @@ async def run(settings: Settings) -> None:
     agi.route(variables.ROUTE_TRUNK_PIN, trunk.trunk_pin)
     ami = AmiLink("127.0.0.1", settings.ami_port, settings.ami_username, settings.ami_secret)
     gateway = build_gateway(settings.sms_gateway)
-    delivery = TextDelivery(db, ami, settings.texts, gateway)
-    text_routes = TextRoutes(directory, policy_from(settings), settings.texts, delivery)
+    delivery = TextDelivery(db, ami, settings.texts, gateway, settings.costs)
+    intake = TextIntake(directory, policy_from(settings), settings.texts, delivery)
+    text_routes = TextRoutes(intake)
     agi.route(variables.ROUTE_MEMBER_TEXT, text_routes.member_text)
     contacts = ContactLog(db)
     # The number a call back shows: the callback number, so the member can flash it again.
@@ -121,7 +124,7 @@ async def run(settings: Settings) -> None:
         routes,
         contacts,
         settings.callbacks,
-        settings.texts.timezone,
+        delivery.costs,
         cug_number=shown[0] if shown else "100",
     )
     agi.route(variables.ROUTE_FLASH_ENDED, callbacks.flash_ended)
@@ -165,10 +168,11 @@ async def run(settings: Settings) -> None:
 
     app = health_app(ami, agi, sync, contacts)
     mount_api(app, db)  # /api/v1: the JSON API for cases, every request needs a token
+    mount_sms_inbound(app, intake, settings.sms_inbound_secret)  # /sms: texts from mobiles
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1)", settings.http_port)
+    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1, /sms)", settings.http_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

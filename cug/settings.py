@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from routing.callbacks import CallbackPolicy
+from routing.costs import CostPolicy
 from routing.texts import TextPolicy
 from sms_gateway.config import GatewayConfig
 
@@ -56,6 +57,8 @@ class Settings:
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)  # [callbacks]
     sms_gateway: GatewayConfig = field(default_factory=GatewayConfig)  # [sms_gateway]
     texts: TextPolicy = field(default_factory=TextPolicy)  # [texts]: the SMS relay's rules
+    costs: CostPolicy = field(default_factory=CostPolicy)  # [costs]: daily caps per member
+    sms_inbound_secret: str = ""  # [sms_inbound] secret: the SMS gateway's basic-auth password
 
     @property
     def settings_path(self) -> Path:
@@ -107,6 +110,8 @@ class Settings:
             name: " ".join(value) if isinstance(value, tuple) else str(value)
             for name, value in asdict(self.texts).items()
         }
+        cp["costs"] = {name: str(value) for name, value in asdict(self.costs).items()}
+        cp["sms_inbound"] = {"secret": self.sms_inbound_secret}
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -124,6 +129,7 @@ def _text_policy(section: configparser.SectionProxy) -> TextPolicy:
         per_minute=section.getint("per_minute", default.per_minute),
         expiry_hours=section.getint("expiry_hours", default.expiry_hours),
         sms_after_seconds=section.getint("sms_after_seconds", default.sms_after_seconds),
+        sms_retry_seconds=section.getint("sms_retry_seconds", default.sms_retry_seconds),
         retention_days=section.getint("retention_days", default.retention_days),
         timezone=section.get("timezone", default.timezone).strip() or default.timezone,
         team_limit=section.getint("team_limit", default.team_limit),
@@ -143,6 +149,15 @@ def _callback_policy(section: configparser.SectionProxy) -> CallbackPolicy:
     return CallbackPolicy(**values)  # type: ignore[arg-type]
 
 
+def _cost_policy(section: configparser.SectionProxy) -> CostPolicy:
+    default = CostPolicy()
+    return CostPolicy(
+        sms_per_day=section.getint("sms_per_day", default.sms_per_day),
+        callbacks_per_day=section.getint("callbacks_per_day", default.callbacks_per_day),
+        timezone=section.get("timezone", default.timezone).strip() or default.timezone,
+    )
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
@@ -159,6 +174,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         ami_secret=new_secret(),
         ami_watch_secret=new_secret(),
         trunk_password=new_secret(),
+        sms_inbound_secret=secrets.token_urlsafe(32),
     )
     path = home / SETTINGS_FILE
     if path.exists():
@@ -193,6 +209,10 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
             s.sms_gateway = GatewayConfig.from_section(cp["sms_gateway"])
         if cp.has_section("texts"):
             s.texts = _text_policy(cp["texts"])
+        if cp.has_section("costs"):
+            s.costs = _cost_policy(cp["costs"])
+        if cp.has_section("sms_inbound"):
+            s.sms_inbound_secret = cp["sms_inbound"].get("secret") or s.sms_inbound_secret
     if env_db:
         s.db = Path(env_db).expanduser()
     if db is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -36,12 +35,6 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def day_start(timezone: str, at: datetime | None = None) -> str:
-    """The start of the local day (in `timezone`) that `at` falls in, as a UTC timestamp."""
-    local = (at or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
-    return _iso(local.replace(hour=0, minute=0, second=0, microsecond=0))
-
-
 class FlashLog:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
@@ -66,13 +59,6 @@ class FlashLog:
             (member_id, since),
         ).fetchone()
         return row is not None
-
-    def callbacks_since(self, member_id: int, since: str) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM flashes WHERE member_id = ? AND outcome = 'called_back' "
-            "AND received_at >= ?",
-            (member_id, since),
-        ).fetchone()[0]
 
     def record(
         self,

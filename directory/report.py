@@ -30,6 +30,10 @@ Definitions (the same everywhere in this module):
   `taken at step n` counts the calls someone took with the key; the wait is seconds from
   the call's start until it was taken (nearest-rank median and 90th percentile over taken
   calls); `exhausted` counts calls where every step rang and nobody took it.
+* **Spending**: SMS parts sent to members' mobiles and callbacks placed to them
+  (directory/spending.py), counted in the district the member was in when it was spent and
+  the month of the install's local day (Africa/Kampala, not UTC: the daily caps count local
+  days).
 * **Overdue follow-up**: a case that is not closed, whose `follow_up_due` is before `as_of`
   (default now), with no contact linked to the case placed at or after `follow_up_due`.
 
@@ -109,6 +113,8 @@ class DistrictMonth:
     escalation_wait_median_s: int | None = None
     escalation_wait_p90_s: int | None = None
     escalations_exhausted: int = 0
+    sms_parts: int = 0
+    callbacks: int = 0
 
     @property
     def linked_share(self) -> float | None:
@@ -267,6 +273,7 @@ def district_month_report(
         _referral_counts(db, entry)
         _contact_counts(db, entry, district, month)
         _escalation_counts(db, entry, district, month)
+        _spending_counts(db, entry, district, month)
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_cases")
         if started and db.conn.in_transaction:
@@ -435,3 +442,26 @@ def _contact_counts(
             continue
         e = entry(r["district"], r["month"])
         e.contacts, e.contacts_linked = r["n"], r["linked"]
+
+
+def _spending_counts(
+    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
+) -> None:
+    where, params = ["1"], {}
+    if district is not None:
+        where.append("district = :district")
+        params["district"] = district
+    if month is not None:
+        where.append("day >= :first AND day <= :last")
+        params["first"], params["last"] = f"{month}-01", f"{month}-31"
+    for r in rows(
+        db.execute(
+            "SELECT district, substr(day, 1, 7) AS month, "
+            "sum(CASE WHEN kind = 'sms' THEN units ELSE 0 END) AS sms, "
+            "sum(CASE WHEN kind = 'callback' THEN units ELSE 0 END) AS calls "
+            f"FROM spending WHERE {' AND '.join(where)} GROUP BY 1, 2",
+            params,
+        )
+    ):
+        e = entry(r["district"] or "-", r["month"])
+        e.sms_parts, e.callbacks = int(r["sms"]), int(r["calls"])

@@ -439,6 +439,78 @@ def _m0009(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations(name="0010_spending")
+def _m0010(db: sqlite_utils.Database) -> None:
+    # What the system spends on members (directory/spending.py): SMS parts sent to their
+    # mobiles and callbacks placed to them, each row with the member's district at the time
+    # and the install's local day (the daily caps count per local day).
+    db["spending"].create(
+        {
+            "id": int,
+            "at": str,
+            "day": str,  # YYYY-MM-DD in the install's time zone (Africa/Kampala)
+            "member_id": int,
+            "district": str,
+            "kind": str,  # sms | callback
+            "units": int,  # SMS parts, or 1 callback
+            "reference": str,
+        },
+        pk="id",
+        not_null={"at", "day", "member_id", "district", "kind", "units"},
+        foreign_keys=[("member_id", "members", "id")],
+    )
+    db["spending"].create_index(["member_id", "kind", "day"])
+    db["spending"].create_index(["day"])
+    # A member and their supervisor are told once a day that a cap was reached.
+    db["spending_caps_told"].create(
+        {"member_id": int, "kind": str, "day": str, "told_at": str},
+        pk=("member_id", "kind", "day"),
+        foreign_keys=[("member_id", "members", "id")],
+    )
+
+
+SEED_SHORT_CODE_WORDS = [
+    ("SUP", "100"),
+    ("POLICE", "101"),
+    ("HEALTH", "102"),
+    ("PROBATION", "103"),
+    ("DAC", "104"),
+]
+
+
+@migrations(name="0011_sms_texts")
+def _m0011(db: sqlite_utils.Database) -> None:
+    # Texts from basic phones through the SMS gateway: a delivery that goes by SMS at once
+    # (the answer to a text that came by SMS), one exempt from the daily cap (the notice
+    # that the cap was reached); each inbound text's gateway id, so a retried delivery is
+    # taken once; and a word per short code for texting it (`SUP <text>`).
+    db["text_deliveries"].add_column("by_sms", int, not_null_default=0)
+    db["text_deliveries"].add_column("cost_exempt", int, not_null_default=0)
+    db["text_deliveries"].create_index(["by_sms", "status"])
+    db["inbound_sms"].create(
+        {
+            "gateway": str,
+            "message_id": str,
+            "received_at": str,
+            "sender": str,
+            "outcome": str,
+        },
+        pk=("gateway", "message_id"),
+        not_null={"received_at"},
+    )
+    db["short_code_words"].create(
+        {"word": str, "code": str},
+        pk="word",
+        not_null={"code"},
+        foreign_keys=[("code", "short_codes", "code")],
+    )
+    db["short_code_words"].create_index(["code"], unique=True)
+    present = {r[0] for r in db.execute("SELECT code FROM short_codes")}
+    db["short_code_words"].insert_all(
+        [{"word": w, "code": c} for w, c in SEED_SHORT_CODE_WORDS if c in present]
+    )
+
+
 @migrations(name="0012_flashes")
 def _m0012(db: sqlite_utils.Database) -> None:
     # "Please call me": every flash the trunk brought, and the call back it earned

@@ -46,5 +46,29 @@ class ShortCodeStore:
 
     def remove(self, code: ShortCode, actor: str) -> None:
         with writing(self.db):
+            word = self.word_of(code.code)
+            self.db.execute("DELETE FROM short_code_words WHERE code = ?", (code.code,))
             self.db["short_codes"].delete(code.code)
-            record(self.db, actor, "short_code.remove", code.code, _values(code), None)
+            before = {**_values(code), "word": word} if word else _values(code)
+            record(self.db, actor, "short_code.remove", code.code, before, None)
+
+    # A word per code, for texting it from a basic phone (`SUP <text>`): see
+    # routing/sms_requests.py. Words are upper case; one word per code, one code per word.
+    def words(self) -> dict[str, str]:
+        """Every word and the code it stands for."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT word, code FROM short_code_words")}
+
+    def word_of(self, code: str) -> str | None:
+        row = self.db.execute(
+            "SELECT word FROM short_code_words WHERE code = ?", (code,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_word(self, code: str, word: str | None, actor: str) -> None:
+        """Give `code` the word `word` (None: no word), with an audit row."""
+        with writing(self.db):
+            before = self.word_of(code)
+            self.db.execute("DELETE FROM short_code_words WHERE code = ?", (code,))
+            if word:
+                self.db["short_code_words"].insert({"word": word, "code": code})
+            record(self.db, actor, "short_code.word", code, {"word": before}, {"word": word})

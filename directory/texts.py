@@ -50,6 +50,8 @@ class Pending:
     attempts: int
     created_at: str
     team: str  # the short code's label when the text went to a team
+    by_sms: int = 0  # 1: to the member's mobile at once (the answer to a text that came by SMS)
+    cost_exempt: int = 0  # 1: not held back by the daily SMS cap (the notice that it was reached)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class Settled:
 
 _PENDING = (
     "SELECT d.id, d.text_id, d.recipient_member_id, r.extension, r.phone, t.sender_member_id,"
-    " s.extension, s.name, t.body, t.kind, t.case_id, d.attempts, t.created_at, t.team "
+    " s.extension, s.name, t.body, t.kind, t.case_id, d.attempts, t.created_at, t.team,"
+    " d.by_sms, d.cost_exempt "
     "FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
     "JOIN members r ON r.id = d.recipient_member_id "
     "LEFT JOIN members s ON s.id = t.sender_member_id "
@@ -94,9 +97,13 @@ class TextStore:
         case_id: int | None = None,
         link: str = "",
         team: str = "",
+        by_sms: bool = False,
+        cost_exempt: bool = False,
     ) -> tuple[int, list[int]]:
         """Store a text, a queued delivery per recipient and (for members' texts) a contact
-        row each, in one transaction; returns the text's id and the deliveries' ids."""
+        row each, in one transaction; returns the text's id and the deliveries' ids.
+        `by_sms`: the deliveries go to the recipients' mobiles at once, not to their SIP
+        phones; `cost_exempt`: the daily SMS cap does not hold them back."""
         stamp = now()
         with writing(self.db):
             text_id = (
@@ -126,6 +133,8 @@ class TextStore:
                             "status": QUEUED,
                             "next_attempt_at": stamp,
                             "expires_at": _iso(expires_at),
+                            "by_sms": int(by_sms),
+                            "cost_exempt": int(cost_exempt),
                         }
                     )
                     .last_pk
@@ -150,35 +159,93 @@ class TextStore:
         return int(text_id), deliveries
 
     def recipients_waiting(self) -> list[int]:
-        """Members with a delivery queued for them."""
+        """Members with a delivery queued for their SIP phone."""
         return [
             r[0]
             for r in self.db.execute(
-                "SELECT DISTINCT recipient_member_id FROM text_deliveries WHERE status = ?",
+                "SELECT DISTINCT recipient_member_id FROM text_deliveries "
+                "WHERE status = ? AND by_sms = 0",
                 (QUEUED,),
             )
         ]
 
+    def due_recipients(self) -> list[int]:
+        """Members with a delivery for their SIP phone whose time to try again has come."""
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT recipient_member_id FROM text_deliveries "
+                "WHERE status = ? AND next_attempt_at <= ? AND by_sms = 0",
+                (QUEUED, now()),
+            )
+        ]
+
+    def sender_of(self, text_id: int) -> int | None:
+        row = self.db.execute(
+            "SELECT sender_member_id FROM texts WHERE id = ?", (text_id,)
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def pending_for(self, member_id: int, limit: int = 50) -> list[Pending]:
-        """The member's queued deliveries, oldest first."""
+        """The member's queued deliveries for their SIP phone, oldest first."""
         rows = self.db.execute(
-            _PENDING + "WHERE d.status = ? AND d.recipient_member_id = ? ORDER BY d.id LIMIT ?",
+            _PENDING + "WHERE d.status = ? AND d.recipient_member_id = ? AND d.by_sms = 0 "
+            "ORDER BY d.id LIMIT ?",
             (QUEUED, member_id, limit),
         ).fetchall()
         return [Pending(*row) for row in rows]
 
     def due_by_mobile(self, older_than: datetime, limit: int = 200) -> list[Pending]:
-        """Queued deliveries that waited longer than `older_than` for a phone to register.
-        A failed SMS waits for its retry time; failed SIP tries do not hold it back. The
-        system's answers never go by SMS (they would cost money, and a phone that answers
-        them would loop), nor a text the gateway refused for good."""
+        """Queued deliveries for members' mobiles: those meant for SMS at once (answers to a
+        text that came by SMS), and those that waited longer than `older_than` for a phone
+        to register. A failed SMS waits for its retry time; failed SIP tries do not hold it
+        back. The system's answers to SIP texts never go by SMS (they would cost money, and
+        a phone that answers them would loop), nor a text the gateway refused for good."""
         rows = self.db.execute(
-            _PENDING + "WHERE d.status = ? AND t.created_at <= ? AND (d.next_attempt_at <= ? "
-            "OR d.last_error NOT LIKE 'sms:%') AND r.active = 1 AND t.kind != ? "
-            "AND d.sms_refused = 0 ORDER BY d.id LIMIT ?",
-            (QUEUED, _iso(older_than), now(), NOTICE, limit),
+            _PENDING + "WHERE d.status = ? AND (d.next_attempt_at <= ? "
+            "OR d.last_error NOT LIKE 'sms:%') AND r.active = 1 AND d.sms_refused = 0 "
+            "AND (d.by_sms = 1 OR (t.created_at <= ? AND t.kind != ?)) ORDER BY d.id LIMIT ?",
+            (QUEUED, now(), _iso(older_than), NOTICE, limit),
         ).fetchall()
         return [Pending(*row) for row in rows]
+
+    def log_on_case(self, sender_id: int, case_id: int, body: str, after_close: bool) -> int:
+        """A text filed on a case with nobody to deliver it to (`#<case> <text>` by SMS): the
+        text, and a contact row on the case with no callee. Returns the text's id."""
+        stamp = now()
+        with writing(self.db):
+            text_id = int(
+                self.db["texts"]
+                .insert(
+                    {
+                        "kind": TEXT,
+                        "sender_member_id": sender_id,
+                        "addressed": f"#{case_id}",
+                        "team": "",
+                        "body": body,
+                        "case_id": case_id,
+                        "link": "prefix",
+                        "created_at": stamp,
+                    }
+                )
+                .last_pk
+            )
+            self.db["contacts"].insert(
+                {
+                    "kind": "text",
+                    "source_key": f"note:{text_id}",
+                    "caller_member_id": sender_id,
+                    "callee_member_id": None,
+                    "dialed": f"#{case_id}",
+                    "placed_at": stamp,
+                    "outcome": "logged",
+                    "case_id": case_id,
+                    "link": "prefix",
+                    "after_close": int(after_close),
+                    "recorded_at": stamp,
+                }
+            )
+        return text_id
 
     def delivered(self, delivery_ids: list[int], via: str) -> None:
         """Mark deliveries handed over (one transaction for the batch)."""
@@ -248,7 +315,7 @@ class TextStore:
                 for r in self.db.execute(
                     "SELECT d.text_id FROM text_deliveries d JOIN texts t ON t.id = d.text_id "
                     "WHERE d.recipient_member_id = ? AND d.status = ? AND d.attempts = 0 "
-                    "AND t.kind = ? ORDER BY d.id",
+                    "AND t.kind = ? AND d.by_sms = 0 ORDER BY d.id",
                     (member_id, QUEUED, TEXT),
                 )
             ]
@@ -256,7 +323,7 @@ class TextStore:
                 "UPDATE text_deliveries SET attempts = attempts + 1, last_error = ?, "
                 "next_attempt_at = ?, notify = CASE WHEN attempts = 0 AND (SELECT kind FROM "
                 "texts WHERE id = text_id) = ? THEN 1 ELSE notify END "
-                "WHERE recipient_member_id = ? AND status = ?",
+                "WHERE recipient_member_id = ? AND status = ? AND by_sms = 0",
                 (error[:200], _iso(at), TEXT, member_id, QUEUED),
             )
         return first

@@ -59,7 +59,6 @@ class CallbackPolicy:
     dial_in_pin: bool = False  # members calling in on the CUG's number must enter their PIN
     pin_attempts: int = 3  # wrong PINs in a row before the member is locked out ...
     pin_lock_minutes: int = 15  # ... for this long
-    callbacks_per_day: int = 20  # a member's callbacks in a day (Africa/Kampala) at most
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class FlashFacts:
 
     recent: int  # flashes from this number within the policy's window, this one not counted
     calling: bool  # a call back to this member is ringing or in progress
-    callbacks_today: int  # call backs this member had today
+    within_cap: bool  # the member's call backs today are under their daily cap ([costs])
 
 
 def decide_flash(
@@ -106,6 +105,6 @@ def decide_flash(
         return FlashOutcome.INACTIVE
     if facts.calling:
         return FlashOutcome.ALREADY_CALLING
-    if facts.callbacks_today >= policy.callbacks_per_day:
+    if not facts.within_cap:
         return FlashOutcome.CAP_REACHED
     return FlashOutcome.CALL_BACK

@@ -13,6 +13,7 @@ Every check runs and every reason is given at once; a refused change changes not
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from directory.chains import ChainStore
@@ -30,6 +31,7 @@ from routing.escalation import (
     RuleKind,
     parse_rules,
 )
+from routing.texts import COMMAND_WORDS
 
 KINDS = ("supervisor", "role", "outside")
 MAX_LABEL = 60
@@ -233,3 +235,33 @@ def describe(code: ShortCode) -> str:
     """What a code reaches, in words: `supervisor: the caller's supervisor`, `role: police`."""
     target = code.number or code.role or "the caller's supervisor"
     return f"{code.kind}: {target}"
+
+
+WORD = re.compile(r"^[A-Z]{2,12}$")
+
+
+def set_short_code_word(store: ShortCodeStore, code: str, word: str, actor: str) -> str | None:
+    """Give short code `code` the word members text it by from a basic phone (`SUP <text>`),
+    or none (`word` empty or `-`). Refused with every reason: a word of 2 to 12 letters, not
+    a command (HELP, WHO, CASES, DONE), not another code's word. Returns the word before."""
+    existing = store.get(code.strip())
+    if existing is None:
+        raise ShortCodeError([f"no short code {code.strip()[:20]!r}"])
+    wanted = word.strip().upper()
+    if wanted in ("", "-"):
+        before = store.word_of(existing.code)
+        store.set_word(existing.code, None, actor)
+        return before
+    reasons = []
+    if not WORD.match(wanted):
+        reasons.append(f"word {word.strip()[:20]!r} must be 2 to 12 letters (A to Z)")
+    if wanted in COMMAND_WORDS:
+        reasons.append(f"{wanted} is a command members text; choose another word")
+    owner = store.words().get(wanted)
+    if owner is not None and owner != existing.code:
+        reasons.append(f"{wanted} is already the word of short code {owner}")
+    if reasons:
+        raise ShortCodeError(reasons)
+    before = store.word_of(existing.code)
+    store.set_word(existing.code, wanted, actor)
+    return before

@@ -1,5 +1,5 @@
 """What the system texts back: refusals, "queued", delivery and failure notices, and the
-answers to the commands a worker on a basic phone can text (HELP, WHO, CASES).
+answers to the commands a worker on a basic phone can text (HELP, WHO, CASES, DONE).
 
 Short, plain English a basic handset shows in one or two screens; every answer says what to
 do next, so nobody is left at a dead end.
@@ -7,12 +7,13 @@ do next, so nobody is left at a dead end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from routing.texts import MAX_BODY, MAX_SIP_BODY_BYTES, TextPolicy, TextRefusal
+from routing.sms_requests import SmsProblem
+from routing.texts import MAX_BODY, MAX_SIP_BODY_BYTES, CommandKind, TextPolicy, TextRefusal
 
 _REFUSALS = {
     TextRefusal.EMPTY: "Your text was empty, so it was not sent.",
@@ -121,11 +122,70 @@ def outcome_text(
     return f"{what} was delivered to {_names(done)}."
 
 
-def help_text(policy: TextPolicy) -> str:
+def help_text(policy: TextPolicy, words: Mapping[str, str] | None = None) -> str:
+    """How to text; with `words` (word -> short code), the form for texts by SMS."""
+    if words is None:
+        return (
+            "CUG texts: send to an extension, a member's phone number or a short code (100 "
+            "supervisor, 101 police, 102 health, 103 probation, 104 DAC). Start with #<case> "
+            f"to file it on a case. To {policy.service_number}: WHO <extension>, CASES, "
+            "DONE <case>, HELP."
+        )
+    named = ", ".join(f"{word} ({code})" for word, code in sorted(words.items(), key=_by_code))
     return (
-        "CUG texts: send to an extension, a member's phone number or a short code (100 "
-        "supervisor, 101 police, 102 health, 103 probation, 104 DAC). Start with #<case> to "
-        f"file it on a case. To {policy.service_number}: WHO <extension>, CASES, HELP."
+        "CUG texts: start with whom it is for, then your text: an extension (3003), a "
+        f"member's number, or a word: {named}. #<case> <text> files a note on a case. "
+        "Commands: WHO <extension>, CASES, DONE <case>, HELP."
+    )
+
+
+def _by_code(item: tuple[str, str]) -> tuple[str, str]:
+    return item[1], item[0]
+
+
+def usage_text(kind: CommandKind) -> str:
+    """The answer to a command word without what it needs."""
+    if kind is CommandKind.WHO:
+        return "WHO needs an extension, e.g. WHO 3003."
+    return "DONE needs a case number, e.g. DONE 12, when your referral on it is completed."
+
+
+def sms_problem_text(problem: SmsProblem, addressed: str) -> str:
+    if problem is SmsProblem.NO_TEXT:
+        return (
+            f"Not sent: there was no message after {addressed[:20]}. Write it after, e.g. "
+            f"{addressed[:20]} visited the home today."
+        )
+    return (
+        "Not sent: start your text with whom it is for (an extension such as 3003, a "
+        "number, or SUP for your supervisor), then your message. Text HELP for more."
+    )
+
+
+def logged_text(case_id: int, after_close: bool) -> str:
+    closed = " (the case is closed; an admin will see it)" if after_close else ""
+    return f"Filed on case #{case_id}{closed}."
+
+
+def no_case_text(case_id: int) -> str:
+    return f"Not filed: there is no case #{case_id}. Text CASES for your open cases."
+
+
+def cap_member_text(kind: str, cap: int) -> str:
+    what = "SMS" if kind == "sms" else "callbacks"
+    rest = (
+        "Further texts to your mobile wait until tomorrow; your CUG phone still gets them."
+        if kind == "sms"
+        else "Further callbacks wait until tomorrow."
+    )
+    return f"CUG: you reached today's limit of {cap} {what}. {rest} Your supervisor knows."
+
+
+def cap_supervisor_text(member: str, kind: str, cap: int) -> str:
+    what = "SMS parts" if kind == "sms" else "callbacks"
+    return (
+        f"CUG: {member} reached today's limit of {cap} {what}; more wait until tomorrow. "
+        "Call them if something is urgent."
     )
 
 

@@ -30,10 +30,11 @@ MAX_SIP_BODY_BYTES = 1023
 class TextPolicy:
     """An install's rules for texts (cug.ini [texts])."""
 
-    service_number: str = "199"  # texts to it are commands (HELP, WHO, CASES); notices come from it
+    service_number: str = "199"  # texts to it are commands (HELP, WHO, CASES, DONE); notices too
     per_minute: int = 20  # texts a member may send in a minute
     expiry_hours: int = 72  # a text nobody could be reached for in time expires (sender told)
     sms_after_seconds: int = 120  # a member with no phone registered this long gets an SMS
+    sms_retry_seconds: int = 60  # an SMS the gateway could not take (down) is tried again
     retention_days: int = 30  # bodies of texts that ended are purged after this
     timezone: str = "Africa/Kampala"  # the members' clock, for times in notices
     team_limit: int = 25  # a team text to more members is for the roles below only
@@ -88,29 +89,41 @@ class CommandKind(Enum):
     HELP = "help"
     WHO = "who"
     CASES = "cases"
+    DONE = "done"  # DONE <case>: the member's referral on that case is completed
 
 
 @dataclass(frozen=True)
 class Command:
     kind: CommandKind
     argument: str = ""
+    incomplete: bool = False  # the command word without the argument it needs (say how)
 
 
-_COMMAND = re.compile(r"^\s*(HELP|WHO|CASES)\b\s*(\S*)\s*$", re.IGNORECASE)
+COMMAND_WORDS = frozenset(kind.name for kind in CommandKind)
+_COMMAND = re.compile(r"^\s*(HELP|WHO|CASES|DONE)\b\s*(.*?)\s*$", re.IGNORECASE | re.DOTALL)
+_NEEDS = {
+    CommandKind.WHO: re.compile(r"^[0-9]{3,8}$"),
+    CommandKind.DONE: re.compile(r"^#?[0-9]{1,9}$"),
+}
 
 
 def parse_command(body: str) -> Command | None:
-    """A text to the system's own number that is a command: HELP, WHO <ext>, CASES."""
+    """A command: HELP, WHO <extension>, CASES, DONE <case>. WHO or DONE without a usable
+    argument is `incomplete` (the answer says how); HELP or CASES with words after them is
+    not a command (None)."""
     match = _COMMAND.match(body)
     if not match:
         return None
     kind = CommandKind(match.group(1).lower())
     argument = match.group(2)
-    if kind is CommandKind.WHO and not argument.isdigit():
-        return Command(CommandKind.HELP)  # WHO needs an extension: say how
-    if kind is not CommandKind.WHO and argument:
+    needed = _NEEDS.get(kind)
+    if needed is not None:
+        if not needed.match(argument):
+            return Command(kind, incomplete=True)
+        return Command(kind, argument.lstrip("#"))
+    if argument:
         return None
-    return Command(kind, argument)
+    return Command(kind)
 
 
 @dataclass(frozen=True)

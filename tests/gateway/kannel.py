@@ -82,9 +82,24 @@ def _unquote(quoted: str) -> bytes:
     return unquote_to_bytes(quoted.replace("+", "%20"))
 
 
+SMS_SERVICE = """group = sms-service
+keyword = default
+post-url = "{url}"
+max-messages = 0
+omit-empty = true
+concatenation = true
+"""
+FAKESMSC_LINE = 255  # fakesmsc reads stdin in 256-byte lines: a longer one becomes two texts
+RECEIVED = re.compile(r"^SMS: received (\d+)", re.MULTILINE)
+
+
 class Kannel:
-    def __init__(self, folder: Path) -> None:
+    """`sms_service_url`: where smsbox posts the texts phones send (Kannel's `post-url`, with
+    its escapes such as %p); none: texts from phones are not taken."""
+
+    def __init__(self, folder: Path, sms_service_url: str = "") -> None:
         self.folder = folder
+        self.sms_service_url = sms_service_url
         ports = Ports()
         self.admin_port, self.smsbox_port = ports.take(), ports.take()
         self.fake_smsc_port, self.sendsms_port = ports.take(), ports.take()
@@ -120,30 +135,59 @@ class Kannel:
             "fake_smsc_port": self.fake_smsc_port,
             "sendsms_port": self.sendsms_port,
             "sendsms_password": self.password,
+            "sms_service": (
+                SMS_SERVICE.format(url=self.sms_service_url) if self.sms_service_url else ""
+            ),
         }
         self.config_file.write_text(Template(TEMPLATE.read_text()).substitute(values))
         self.config_file.chmod(0o600)
         self._spawn("bearerbox", [BEARERBOX, str(self.config_file)])
         self._wait(lambda: self._listening(self.smsbox_port), "bearerbox to listen")
         self.start_network()
-        self._spawn("smsbox", [SMSBOX, str(self.config_file)])
+        self.start_smsbox()
+
+    def start_smsbox(self) -> None:
+        """Start smsbox (the sendsms API, and the sms-service) and wait until it serves."""
+        self._spawn("smsbox", [SMSBOX, str(self.config_file)], append=True)
         self._wait(lambda: self._listening(self.sendsms_port), "smsbox's sendsms port")
         self._wait(lambda: "smsbox:" in self._status(), "smsbox to join bearerbox")
 
     def start_network(self) -> None:
-        """Connect fakesmsc (it sends nothing: -m 0) and wait until bearerbox sees it online."""
-        fake = [
-            FAKESMSC,
-            "-H",
-            "127.0.0.1",
-            "-r",
-            str(self.fake_smsc_port),
-            "-m",
-            "0",
-            "x x text x",
-        ]
-        self._spawn("fakesmsc", fake, log=self.network_log, append=True)
+        """Connect fakesmsc and wait until bearerbox sees it online. It runs interactive:
+        each line written to it is a text from a phone (`send_from_phone`)."""
+        fake = [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.fake_smsc_port), "-i", "0"]
+        self._spawn("fakesmsc", fake, log=self.network_log, append=True, stdin=True)
         self._wait(self._network_online, "the fake SMSC to be online")
+
+    def start_load(self, lines: list[str], count: int) -> None:
+        """Replace the interactive network by a fakesmsc that sends `count` texts from
+        phones as fast as it can, each one of `lines` ("sender receiver text body") chosen
+        at random (bench/bench_sms_inbound.py)."""
+        self.stop_network()
+        fake = [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.fake_smsc_port), "-i", "0"]
+        self._spawn("fakesmsc", [*fake, "-m", str(count), *lines], log=self.network_log)
+
+    def send_from_phone(self, sender: str, receiver: str, text: str) -> None:
+        """A phone on the network texts `receiver`; returns once bearerbox has it.
+
+        fakesmsc's `text` type carries the line's bytes as they are (here UTF-8), and has
+        no UCS-2 type for texts from phones. One line at a time: fakesmsc reads stdin
+        through a buffer it then waits on with select(), so a second line written at once
+        would sit there unread."""
+        line = f"{sender} {receiver} text {text}\n".encode()
+        if "\n" in text or "\r" in text or len(line) > FAKESMSC_LINE:
+            raise ValueError(f"fakesmsc takes one line of at most {FAKESMSC_LINE} bytes")
+        process = self.processes["fakesmsc"]
+        assert process.stdin is not None
+        before = self.mo_received()
+        process.stdin.write(line)
+        process.stdin.flush()
+        self._wait(lambda: self.mo_received() > before, "bearerbox to receive the text")
+
+    def mo_received(self) -> int:
+        """Texts from phones bearerbox has received so far."""
+        match = RECEIVED.search(self._status())
+        return int(match.group(1)) if match else -1
 
     def stop_network(self) -> None:
         """Disconnect fakesmsc and wait until bearerbox knows (texts then queue in Kannel)."""
@@ -184,12 +228,21 @@ class Kannel:
         return self._wait(found, f"a text to {receiver}")
 
     def _spawn(
-        self, name: str, argv: list[str], log: Path | None = None, append: bool = False
+        self,
+        name: str,
+        argv: list[str],
+        log: Path | None = None,
+        append: bool = False,
+        stdin: bool = False,
     ) -> None:
         out = (log or self.folder / f"{name}.out").open("ab" if append else "wb")
         with out:
             self.processes[name] = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def _wait(self, probe: Callable[[], T], what: str) -> T:

@@ -79,3 +79,18 @@ def test_the_helpline_code_cannot_go_while_a_chain_rings_it(cug: Cug) -> None:
     assert "the escalation chain for district Oyam rings 116" in out
     assert "116    National Child Helpline" in cug("directory", "short-codes").output
     assert "no short code '555'" in codes(cug, "remove", "555", ok=False)
+
+
+def test_a_code_gets_a_word_for_texting_it_by_sms(cug: Cug) -> None:
+    assert "text: SUP <text>" in codes(cug, "list")  # seeded
+    assert codes(cug, "word", "101", "desk") == "short code 101: word POLICE -> DESK\n"
+    out = codes(cug, "word", "102", "who", ok=False)
+    assert "WHO is a command" in out
+    out = codes(cug, "word", "102", "DESK", ok=False)
+    assert "DESK is already the word of short code 101" in out
+    assert "must be 2 to 12 letters" in codes(cug, "word", "102", "h3alth", ok=False)
+    assert codes(cug, "word", "101", "-") == "short code 101: word DESK -> (none)\n"
+    listed = json.loads(codes(cug, "list", "--json"))
+    assert {c["code"]: c["word"] for c in listed}["100"] == "SUP"
+    actions = cug.sql("SELECT action FROM audit WHERE action = 'short_code.word'")
+    assert len(actions) == 2

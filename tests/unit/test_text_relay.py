@@ -13,6 +13,7 @@ import sqlite_utils
 
 from agi import variables as v
 from agi.text_delivery import TextDelivery, display_name
+from agi.text_intake import TextIntake
 from agi.text_relay import TextRoutes
 from directory.lookup import Directory
 from directory.texts import TextStore
@@ -85,7 +86,7 @@ def relay(directory: Directory) -> tuple[TextRoutes, TextDelivery, FakeAmi]:
     ami = FakeAmi()
     policy = TextPolicy(per_minute=5, sms_after_seconds=0)
     delivery = TextDelivery(directory.db, ami, policy)  # type: ignore[arg-type]
-    return TextRoutes(directory, Policy(), policy, delivery), delivery, ami
+    return TextRoutes(TextIntake(directory, Policy(), policy, delivery)), delivery, ami
 
 
 def statuses(db: sqlite_utils.Database) -> list[tuple[str, str]]:
@@ -258,7 +259,7 @@ async def test_a_big_team_is_texted_by_leads_only(directory: Directory) -> None:
     ami = FakeAmi()
     policy = TextPolicy(team_limit=1)
     delivery = TextDelivery(directory.db, ami, policy)  # type: ignore[arg-type]
-    routes = TextRoutes(directory, Policy(), policy, delivery)
+    routes = TextRoutes(TextIntake(directory, Policy(), policy, delivery))
     directory.db.execute("INSERT INTO short_codes VALUES ('106', 'role', 'psw', NULL, 'PSWs')")
     refused = await text(routes, "2002", "106", "to all PSWs")  # a para-social worker
     assert refused.sets[v.TEXT_RESULT] == "refused:"
@@ -326,7 +327,7 @@ async def test_the_systems_answers_never_go_by_sms(directory: Directory) -> None
     ami, gateway = FakeAmi(), RecordingGateway()
     policy = TextPolicy(sms_after_seconds=0)
     delivery = TextDelivery(directory.db, ami, policy, gateway)  # type: ignore[arg-type]
-    routes = TextRoutes(directory, Policy(), policy, delivery)
+    routes = TextRoutes(TextIntake(directory, Policy(), policy, delivery))
     await text(routes, "2002", "0772999999", "to a stranger")  # refused: 2002 is told
     await text(routes, "2002", "199", "HELP")
     delivery._last_scan = 0
@@ -338,7 +339,7 @@ async def test_a_text_the_gateway_refuses_waits_for_the_phone(directory: Directo
     ami, gateway = FakeAmi(), RecordingGateway()
     policy = TextPolicy(sms_after_seconds=0)
     delivery = TextDelivery(directory.db, ami, policy, gateway)  # type: ignore[arg-type]
-    routes = TextRoutes(directory, Policy(), policy, delivery)
+    routes = TextRoutes(TextIntake(directory, Policy(), policy, delivery))
     gateway.fail(SendStatus.REJECTED, "too long for the gateway")
     await text(routes, "2002", "2003", "a long story")
     await delivery.pass_once()
@@ -357,7 +358,7 @@ async def test_without_a_phone_a_member_gets_the_text_by_sms(directory: Director
     ami, gateway = FakeAmi(), RecordingGateway()
     policy = TextPolicy(sms_after_seconds=0)
     delivery = TextDelivery(directory.db, ami, policy, gateway)  # type: ignore[arg-type]
-    routes = TextRoutes(directory, Policy(), policy, delivery)
+    routes = TextRoutes(TextIntake(directory, Policy(), policy, delivery))
 
     async def next_try() -> None:
         directory.db.execute("UPDATE text_deliveries SET next_attempt_at = ''")

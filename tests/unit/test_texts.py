@@ -58,8 +58,12 @@ def test_case_tags(body: str, case: int | None, rest: str) -> None:
         ("HELP", Command(CommandKind.HELP)),
         (" help ", Command(CommandKind.HELP)),
         ("who 2004", Command(CommandKind.WHO, "2004")),
-        ("WHO", Command(CommandKind.HELP)),  # WHO needs an extension: answer with help
-        ("who Okello", Command(CommandKind.HELP)),
+        ("WHO", Command(CommandKind.WHO, incomplete=True)),  # the answer says how
+        ("who Okello", Command(CommandKind.WHO, incomplete=True)),
+        ("DONE 12", Command(CommandKind.DONE, "12")),
+        ("done #12", Command(CommandKind.DONE, "12")),
+        ("DONE", Command(CommandKind.DONE, incomplete=True)),
+        ("done the visit", Command(CommandKind.DONE, incomplete=True)),
         ("Cases", Command(CommandKind.CASES)),
         ("cases please", None),
         ("helpful note", None),
