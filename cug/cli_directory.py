@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import sqlite_utils
 
+from cug.cli_pins import pins
 from cug.cli_short_codes import short_codes
 from cug.settings import Settings
 from directory import audit
@@ -280,3 +281,4 @@ def roles_cmd(s: Settings) -> None:
 
 
 directory.add_command(short_codes)
+directory.add_command(pins)

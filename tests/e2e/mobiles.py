@@ -21,6 +21,7 @@ from tests.e2e.harness import SIPP_DIR, Phone, final_response, messages, receive
 T = TypeVar("T")
 RECORDED = Path("/usr/share/sip-tester/dtmf_2833_0.pcap")  # one key, RFC 2833, from SIPp
 EVENTS = "0123456789*#"  # RFC 4733 event codes 0-11
+PAUSE_MS = 3000  # a " " in the keys: time for the next prompt
 _RTP = 42  # Ethernet, IPv4 and UDP headers before the RTP packet in the recording
 
 
@@ -35,11 +36,11 @@ def _packets(pcap: bytes) -> list[tuple[float, bytes]]:
 
 
 def dtmf_pcap(keys: str, path: Path, gap_ms: int = 600) -> Path:
-    """A recording of `keys` pressed one after another, made from SIPp's recording of one
-    key: each key its own RTP timestamp, sequence numbers rising throughout. (SIPp's own
-    dtmf_2833_* files all share an SSRC with unrelated sequence numbers, so Asterisk drops a
-    second key played from them as old or repeated.)"""
-    if not keys or not set(keys) <= set(EVENTS):
+    """A recording of `keys` pressed one after another (a space: a pause for the next prompt),
+    made from SIPp's recording of one key: each key its own RTP timestamp, sequence numbers
+    rising throughout. (SIPp's own dtmf_2833_* files all share an SSRC with unrelated
+    sequence numbers, so Asterisk drops a second key played from them as old or repeated.)"""
+    if not keys.strip() or not set(keys) <= set(EVENTS + " "):
         raise ValueError(f"not keys of a phone: {keys!r}")
     recorded = RECORDED.read_bytes()
     packets = _packets(recorded)
@@ -47,18 +48,27 @@ def dtmf_pcap(keys: str, path: Path, gap_ms: int = 600) -> Path:
     out = bytearray(recorded[:24])
     seq, stamp = 1000, 16000
     for n, key in enumerate(keys):
+        if key == " ":  # a pause: the prompt after the first number plays
+            stamp += 8 * PAUSE_MS
+            continue
         for at, packet in packets:
             frame = bytearray(packet)
             frame[40:42] = b"\0\0"  # no UDP checksum (allowed in IPv4): the payload changed
             struct.pack_into("!HI", frame, _RTP + 2, seq, stamp)
             frame[_RTP + 12] = EVENTS.index(key)
-            when = 1.0 + n * gap_ms / 1000 + (at - start)
+            paused = keys[:n].count(" ") * (PAUSE_MS - gap_ms) / 1000
+            when = 1.0 + n * gap_ms / 1000 + paused + (at - start)
             out += struct.pack("<IIII", int(when), int(when % 1 * 1e6), len(frame), len(frame))
             out += frame
             seq += 1
         stamp += 8 * gap_ms  # 8,000 samples a second
     path.write_bytes(bytes(out))
     return path
+
+
+def keys_ms(keys: str, gap_ms: int = 600) -> int:
+    """How long the recording of `keys` (as dtmf_pcap makes it) plays."""
+    return 1000 + len(keys) * gap_ms + keys.count(" ") * (PAUSE_MS - gap_ms)
 
 
 def _key_blocks(keys: str, pcap: Path) -> str:
@@ -68,9 +78,11 @@ def _key_blocks(keys: str, pcap: Path) -> str:
     return f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
 
 
-def mobile_scenario(work: Path, keys: str, talk_ms: int, name: str) -> Path:
-    """mobile.xml with the keys to press once the call back is answered."""
-    text = (SIPP_DIR / "mobile.xml.in").read_text()
+def mobile_scenario(
+    work: Path, keys: str, talk_ms: int, name: str, template: str = "mobile.xml.in"
+) -> Path:
+    """A scenario template with the keys to press once the call is answered."""
+    text = (SIPP_DIR / template).read_text()
     keyed = _key_blocks(keys, work / f"{name}-keys.pcap")
     text = text.replace("@DIGITS@\n", keyed).replace("@TALK_MS@", str(talk_ms))
     path = work / f"{name}.xml"
@@ -105,10 +117,13 @@ def answering_mobile(
         yield trace
 
 
-def flash(gateway: Phone, dialed: str, caller: str, ring_ms: int = 1000) -> int | None:
+def flash(
+    gateway: Phone, dialed: str, caller: str, ring_ms: int = 1000, trace: Path | None = None
+) -> int | None:
     """A mobile `caller` rings `dialed` through the trunk and hangs up after `ring_ms` of
-    ringing; the final answer to its INVITE (487 when it was cancelled, never 200)."""
-    trace = gateway._trace("flash")
+    ringing; the final answer to its INVITE (487 when it was cancelled, never 200). The
+    messages go to `trace` (by default a new trace of the gateway's)."""
+    trace = trace or gateway._trace("flash")
     cmd = gateway._sipp(
         "flash.xml",
         trace,
@@ -156,3 +171,39 @@ def wait_hung_up(trace: Path, timeout: float = 20) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def dial_in(
+    gateway: Phone, dialed: str, caller: str, keys: str, talk_ms: int = 2000
+) -> tuple[int | None, Path]:
+    """A mobile `caller` with airtime calls `dialed` through the trunk, keys in `keys` once
+    answered and hangs up `talk_ms` after the last key; the final answer to its INVITE, and
+    its trace."""
+    trace = gateway._trace("dial-in")
+    # The recording of the keys plays alongside the scenario: stay on while it plays, then
+    # `talk_ms` more.
+    stay_ms = talk_ms + keys_ms(keys)
+    scenario = mobile_scenario(gateway.pbx.work, keys, stay_ms, trace.stem, "dial-in.xml.in")
+    cmd = gateway._sipp(
+        "dial-in.xml",
+        trace,
+        "-s",
+        dialed,
+        "-au",
+        gateway.username,
+        "-ap",
+        gateway.password,
+        "-set",
+        "caller",
+        caller,
+        "-set",
+        "prompt_ms",
+        "1500",
+        "-m",
+        "1",
+        "-timeout",
+        "90s",
+    )
+    cmd[cmd.index("-sf") + 1] = str(scenario)
+    subprocess.run(cmd, capture_output=True, timeout=105, cwd=gateway.pbx.work)
+    return final_response(trace, "INVITE"), trace

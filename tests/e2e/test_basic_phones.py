@@ -8,12 +8,20 @@ the member they dialed, as from a SIP phone.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import CALLBACK_NUMBER
-from tests.e2e.harness import Pbx, received_requests
-from tests.e2e.mobiles import answering_mobile, flash, poll, wait_hung_up, wait_requests
+from tests.e2e.conftest import CALLBACK_NUMBER, CUG_NUMBER
+from tests.e2e.harness import Pbx, messages, received_requests
+from tests.e2e.mobiles import (
+    answering_mobile,
+    dial_in,
+    flash,
+    poll,
+    wait_hung_up,
+    wait_requests,
+)
 
 ANNA_MOBILE = "+256772200002"
 
@@ -115,3 +123,93 @@ def test_a_double_flash_gets_one_call_back(pbx: Pbx) -> None:
         time.sleep(3)
         assert len(received_requests(mobile_trace, "INVITE")) == 1
     assert [r["outcome"] for r in rows] == ["called_back", "already_calling"]
+
+
+# ------------------------------------------------------------------ direct dial-in
+
+
+def call_contacts(pbx: Pbx, caller: str, callee: str) -> list[dict]:
+    return pbx.wait_contacts(
+        "kind = 'call' AND caller_member_id = ? AND callee_member_id = ? "
+        "AND answered_at IS NOT NULL",
+        (pbx.member_id(caller), pbx.member_id(callee)),
+    )
+
+
+def test_a_member_with_airtime_calls_in_and_dials_a_member_at_the_prompt(pbx: Pbx) -> None:
+    ben = pbx.phone("3003")
+    assert ben.register() == 200
+    with ben.listening() as ben_trace:
+        # Anna calls the CUG's number from her mobile: answered at once with the prompt.
+        code, trace = dial_in(gateway(pbx), CUG_NUMBER, caller="0772200002", keys="3003#")
+        rung = received_requests(ben_trace, "INVITE")
+    assert code == 200, messages(trace)[-3:]
+    assert rung, "the member dialed at the prompt was not rung"
+    assert "Worker Anna" in rung[0]
+    assert call_contacts(pbx, "3002", "3003")
+
+
+def test_a_stranger_calling_in_is_refused_unanswered(pbx: Pbx) -> None:
+    code, trace = dial_in(gateway(pbx), CUG_NUMBER, caller="0772999999", keys="")
+    # Rejected before answer (a 200 would come first): it costs the stranger nothing and
+    # plays them no prompt.
+    assert code == 403, messages(trace)[-3:]
+
+
+@pytest.fixture
+def pins_required(pbx: Pbx) -> Iterator[None]:
+    """The trunk's caller IDs may be spoofed: members calling in must key their PIN."""
+    pbx.cug("init", "--dial-in-pin")
+    pbx.stop_service()
+    pbx.start_service(reinstall=False)
+    try:
+        yield
+    finally:
+        pbx.cug("init", "--no-dial-in-pin")
+        pbx.stop_service()
+        pbx.start_service(reinstall=False)
+
+
+def pin_row(pbx: Pbx, extension: str) -> tuple[int, str | None]:
+    with pbx.db() as db:
+        return db.execute(
+            "SELECT failures, locked_until FROM member_pins WHERE member_id = ?",
+            (pbx.member_id(extension),),
+        ).fetchone()
+
+
+def test_with_pins_a_member_keys_a_wrong_then_the_right_pin_and_gets_through(
+    pbx: Pbx, pins_required: None
+) -> None:
+    pbx.cug("directory", "pin", "set", "3002", "--pin", "4821")
+    ben = pbx.phone("3003")
+    assert ben.register() == 200
+    with ben.listening() as ben_trace:
+        # A wrong PIN is said so and asked again; the right one leads to the prompt.
+        code, trace = dial_in(
+            gateway(pbx), CUG_NUMBER, caller="+256772200002", keys="1111# 4821# 3003#"
+        )
+        rung = received_requests(ben_trace, "INVITE")
+    assert code == 200, messages(trace)[-3:]
+    assert rung, "the right PIN did not lead to the member dialed"
+    assert pin_row(pbx, "3002") == (0, None)  # the right PIN cleared the count
+
+
+def test_with_pins_wrong_pins_lock_the_member_out_even_for_the_right_one(
+    pbx: Pbx, pins_required: None
+) -> None:
+    pbx.cug("directory", "pin", "set", "3005", "--pin", "7351")
+    cleo = pbx.phone("3004")
+    assert cleo.register() == 200
+    with cleo.listening() as cleo_trace:
+        # Three wrong PINs: the call is ended with "cannot be completed".
+        code, trace = dial_in(
+            gateway(pbx), CUG_NUMBER, caller="0772200005", keys="1111# 2222# 3333#"
+        )
+        assert any(d == "in" and m.startswith("BYE ") for d, m in messages(trace))
+        _, locked_until = pin_row(pbx, "3005")
+        assert locked_until is not None, "three wrong PINs did not lock the member out"
+        # Calling again at once with the right PIN: still locked out, nobody rung.
+        dial_in(gateway(pbx), CUG_NUMBER, caller="0772200005", keys="7351# 3004#")
+        assert received_requests(cleo_trace, "INVITE") == [], "a locked-out caller got through"
+    assert code == 200
