@@ -337,6 +337,10 @@ QUALIFY_TIMEOUT = 3.5  # Asterisk's qualify_timeout (3 s), and a little more
 SHORT_CHAIN = "callee:6, supervisor:6, role=probation:6, role=dac:6, outside=116:6"
 
 
+# A verbose log of every call for the post-mortem of a failed test (asterisk-log/).
+CALLS_LOG = "logger add channel calls.log notice,warning,error,verbose(3),dtmf"
+
+
 class Pbx:
     """One install: settings, directory, sandboxed Asterisk and `cug serve`, on its own ports."""
 
@@ -415,8 +419,7 @@ class Pbx:
         # Escalation as by default, with test-length ring times.
         self.cug("escalation", "set", SHORT_CHAIN)
         self.cug("sandbox", "up")
-        # A verbose log of every call for the post-mortem of a failed test (asterisk-log/).
-        self.cli("logger add channel calls.log notice,warning,error,verbose(3),dtmf")
+        self.cli(CALLS_LOG)
         self.wait_service()
 
     @contextmanager
@@ -454,6 +457,7 @@ class Pbx:
         box = Sandbox(load(self.home))
         box.stop()
         box.start()
+        self.cli(CALLS_LOG)  # the post-mortem log of calls, lost with the old process
         if self._ami is not None:
             self._ami.close()
             self._ami = None

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.e2e.handset import Handset, received_texts
+from tests.e2e.handset import Handset, received_texts, wait_for_texts
 from tests.e2e.harness import Pbx, Phone, final_response, received_requests, request_times
 
 
@@ -86,6 +86,17 @@ def notices(pbx: Pbx, linkedid: str) -> dict[str, str]:
         }
     finally:
         db.close()
+
+
+def missed_notices_reach(pbx: Pbx, *extensions: str) -> dict[str, list[str]]:
+    """Each member's phone comes on and gets its missed-call notices as texts from the
+    service number (so no later test finds them queued); the notices, per extension."""
+    got = {}
+    for extension in extensions:
+        with Handset(pbx.phone(extension)).online(stay_ms=30000) as inbox:
+            texts = wait_for_texts(inbox, 1)
+        got[extension] = [t.body for t in texts if t.sender == "199"]
+    return got
 
 
 def test_unanswered_call_moves_to_the_supervisor_who_takes_it_with_the_key(
@@ -285,3 +296,49 @@ def test_a_team_nobody_answers_goes_on_up_the_chain(pbx: Pbx, chain, new_escalat
     esc = new_escalation()
     steps = outcomes(pbx, esc["linkedid"])
     assert steps["3003"] == (1, "no_answer") and steps["3001"] == (2, "answered")
+
+
+def test_an_urgent_call_rings_each_step_for_less_time(pbx: Pbx, chain, new_escalation) -> None:
+    # Sarah's step is 20 s for a normal call; *0* in front makes it urgent: 10 s at most.
+    chain("callee:5, supervisor:20, role=dac:8")
+    anna, ben, sarah, dac = registered(pbx, "3002", "3003", "3001", "3010")
+    with (
+        ben.behaving("ignore"),
+        sarah.behaving("ignore") as sarah_trace,
+        dac.behaving("key") as dac_trace,
+    ):
+        result = anna.call("*0*3003", talk_ms=500, timeout=60)
+    assert result.code == 200
+    after = (
+        request_times(dac_trace, "INVITE")[0] - request_times(sarah_trace, "INVITE")[0]
+    ).total_seconds()
+    assert 9.0 <= after <= 11.5, after
+    esc = new_escalation()
+    assert esc["urgent"] == 1
+    assert outcomes(pbx, esc["linkedid"])["3010"] == (3, "answered")
+    told = missed_notices_reach(pbx, "3003", "3001")
+    assert all(any("taken by DAC Oyam (3010)" in t for t in texts) for texts in told.values())
+
+
+def test_an_urgent_chain_set_by_an_admin_is_used_for_urgent_calls_only(
+    pbx: Pbx, chain, new_escalation
+) -> None:
+    chain("callee:5, supervisor:8")
+    pbx.cug("escalation", "set", "callee:5, role=dac:8", "--urgent")
+    try:
+        anna, ben, sarah, dac = registered(pbx, "3002", "3003", "3001", "3010")
+        with (
+            ben.behaving("ignore"),
+            sarah.behaving("ignore") as sarah_trace,
+            dac.behaving("key") as dac_trace,
+        ):
+            result = anna.call("*0*3003", talk_ms=500, timeout=60)
+    finally:
+        pbx.cug("escalation", "clear", "--urgent")
+    assert result.code == 200
+    # The urgent chain goes from Ben straight to the DAC officer: Sarah is not rung.
+    assert received_requests(dac_trace, "INVITE")
+    assert received_requests(sarah_trace, "INVITE") == []
+    esc = new_escalation()
+    assert outcomes(pbx, esc["linkedid"]) == {"3003": (1, "no_answer"), "3010": (2, "answered")}
+    assert any("taken by DAC Oyam (3010)" in t for t in missed_notices_reach(pbx, "3003")["3003"])
