@@ -47,7 +47,7 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/x.py`
 
 from bench.bench_routing import BenchPbx, latency, use_dialplan
-from bench.common import REPO, machine, now_text, setup_logging
+from bench.common import REPO, machine, now_text, setup_logging, traced
 from cug.sandbox import Sandbox
 from tests.e2e.harness import Phone
 
@@ -57,7 +57,6 @@ BENCH = Path(__file__).resolve().parent
 STATIC = BENCH / "extensions-static-escalation.conf"
 ROUTING = REPO / "dialplan" / "extensions-cug.conf"
 SUPERVISOR, CALLEE, FIRST_CALLER = "4001", "4002", 4100
-_BLOCK = re.compile(r"^-{10,} (\S+ \S+)\n(.*?)(?=^-{10,}|\Z)", re.MULTILINE | re.DOTALL)
 _FROM_USER = re.compile(r"^From:[^\n]*<sip:([^@>]+)@", re.MULTILINE)
 
 
@@ -73,16 +72,10 @@ def members_csv(path: Path, callers: int) -> None:
 def arrivals(trace: Path, method: str) -> dict[str, datetime]:
     """The first `method` request per From user (the calling member) in a SIPp trace."""
     out: dict[str, datetime] = {}
-    if not trace.exists():
-        return out
-    for stamp, block in _BLOCK.findall(trace.read_text(errors="replace")):
-        head, _, body = block.strip().partition("\n")
-        body = body.strip()
-        if "received" not in head or not body.startswith(method + " "):
-            continue
+    for at, body in traced(trace, received=True, method=method):
         user = _FROM_USER.search(body)
         if user and user.group(1) not in out:
-            out[user.group(1)] = datetime.fromisoformat(stamp)
+            out[user.group(1)] = at
     return out
 
 

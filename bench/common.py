@@ -7,18 +7,22 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 REPO = Path(__file__).resolve().parent.parent
+# One message of a SIPp -trace_msg file: its time stamp line, then the message.
+_TRACED = re.compile(r"^-{10,} (\S+ \S+)\n(.*?)(?=^-{10,}|\Z)", re.MULTILINE | re.DOTALL)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -117,3 +121,16 @@ def run_sipp_bench(
     summarise(rep)
     if json_out:
         json_out.write_text(json.dumps(asdict(rep), indent=2) + "\n")
+
+
+def traced(trace: Path, received: bool, method: str) -> list[tuple[datetime, str]]:
+    """(time, message) of each request `method` a SIPp received (or sent) in its trace."""
+    if not trace.exists():
+        return []
+    out = []
+    for stamp, block in _TRACED.findall(trace.read_text(errors="replace")):
+        head, _, body = block.strip().partition("\n")
+        body = body.strip()
+        if (("received" in head) == received) and body.startswith(method + " "):
+            out.append((datetime.fromisoformat(stamp), body))
+    return out
