@@ -124,8 +124,19 @@ def flash(
     ringing; the final answer to its INVITE (487 when it was cancelled, never 200). The
     messages go to `trace` (by default a new trace of the gateway's)."""
     trace = trace or gateway._trace("flash")
-    cmd = gateway._sipp(
-        "flash.xml",
+    cmd = _from_mobile(gateway, "flash.xml", trace, dialed, caller, ring_ms=ring_ms)
+    subprocess.run(cmd, capture_output=True, timeout=105, cwd=gateway.pbx.work)
+    return final_response(trace, "INVITE")
+
+
+def _from_mobile(
+    gateway: Phone, scenario: str, trace: Path, dialed: str, caller: str, **values: int
+) -> list[str]:
+    """The SIPp command of one call from a mobile `caller` to `dialed`, through the trunk's
+    gateway (digest auth as the trunk), with the scenario's `values`."""
+    sets = [x for name, value in values.items() for x in ("-set", name, str(value))]
+    return gateway._sipp(
+        scenario,
         trace,
         "-s",
         dialed,
@@ -136,16 +147,12 @@ def flash(
         "-set",
         "caller",
         caller,
-        "-set",
-        "ring_ms",
-        str(ring_ms),
+        *sets,
         "-m",
         "1",
         "-timeout",
-        "30s",
+        "90s",
     )
-    subprocess.run(cmd, capture_output=True, timeout=45, cwd=gateway.pbx.work)
-    return final_response(trace, "INVITE")
 
 
 def poll(look: Callable[[], list[T]], count: int = 1, timeout: float = 20) -> list[T]:
@@ -184,26 +191,7 @@ def dial_in(
     # `talk_ms` more.
     stay_ms = talk_ms + keys_ms(keys)
     scenario = mobile_scenario(gateway.pbx.work, keys, stay_ms, trace.stem, "dial-in.xml.in")
-    cmd = gateway._sipp(
-        "dial-in.xml",
-        trace,
-        "-s",
-        dialed,
-        "-au",
-        gateway.username,
-        "-ap",
-        gateway.password,
-        "-set",
-        "caller",
-        caller,
-        "-set",
-        "prompt_ms",
-        "1500",
-        "-m",
-        "1",
-        "-timeout",
-        "90s",
-    )
+    cmd = _from_mobile(gateway, "dial-in.xml", trace, dialed, caller, prompt_ms=1500)
     cmd[cmd.index("-sf") + 1] = str(scenario)
     subprocess.run(cmd, capture_output=True, timeout=105, cwd=gateway.pbx.work)
     return final_response(trace, "INVITE"), trace
