@@ -118,11 +118,12 @@ class Cdr:
 
 def iso(asterisk_time: str) -> str | None:
     """Asterisk's 'YYYY-MM-DD HH:MM:SS' (the machine's local time) as ISO 8601 in UTC."""
-    text = (asterisk_time or "").strip()
-    if not text:
+    text = (asterisk_time or "").strip()[:19]
+    if len(text) != 19 or text[10] != " ":
         return None
     try:
-        local = datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").astimezone()
+        # fromisoformat reads this shape ~30 times faster than strptime (several per call).
+        local = datetime.fromisoformat(text).astimezone()
     except ValueError:
         return None
     return local.astimezone(UTC).isoformat(timespec="seconds")

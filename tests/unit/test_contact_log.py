@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,15 @@ def test_unlinked_answered_calls_between_people_on_a_shared_case_are_suggested(d
     assert suggestion["cases"] == [7]
     assert suggestion["callee_member_id"] == police
     assert ben not in (suggestion["caller_member_id"], suggestion["callee_member_id"])
+
+
+@pytest.mark.parametrize(
+    "given", ["", "2026-12-04", "2026-12-04T22:38:15", "2026-13-04 22:38:15", "garbage 12345678 xx"]
+)
+def test_a_cdr_time_asterisk_would_not_write_is_no_time(given: str) -> None:
+    assert iso(given) is None
+
+
+def test_a_cdr_time_is_read_as_the_machines_local_time() -> None:
+    local = datetime(2026, 12, 4, 22, 38, 15).astimezone()
+    assert iso("2026-12-04 22:38:15") == local.astimezone(UTC).isoformat(timespec="seconds")
