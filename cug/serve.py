@@ -97,6 +97,7 @@ async def run(settings: Settings) -> None:
     routes = CallRoutes(directory, policy_from(settings))
     agi = FastAgiServer()
     agi.route(variables.ROUTE_MEMBER_CALL, routes.member_call)
+    agi.route(variables.ROUTE_BRIDGE_PIN, routes.bridges.bridge_pin)
     trunk = TrunkRoutes(
         routes,
         directory,

@@ -1,0 +1,107 @@
+"""FastAGI answers for calls to conference bridges: a short code of kind `bridge` (a standing
+bridge), and the PIN a member of another district keys in (route `bridge-pin`).
+
+The answer is one CUG_ROUTE, as for every call (agi/call_plan.py):
+
+    bridge|<cdr tags>|<conference>|<user profile>|<menu>|<max members>|<who>
+    bridgepin|<cdr tags>|<bridge id>
+    refuse|<reason>|<cdr tags>
+
+`<conference>` is the ConfBridge name (cug-bridge-<id>, cug-case-<case>), `<who>` the member's
+id, and the inviter's after a `-` for someone called in: the dialplan puts it in the channel
+variable CUG_CONF_MEMBER, which AMI's Confbridge events carry (manager.conf channelvars), so
+the contact log knows who joined. Every value is the service's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from agi import variables as v
+from agi.call_plan import refuse_route
+from agi.call_tags import CallTags, encode
+from agi.fastagi import AgiCall
+from directory.bridges import BridgeStore
+from directory.lookup import Directory
+from directory.model import Member, ShortCode
+from routing.bridges import BRIDGE_PREFIX, Admission, Bridge, BridgeRefusal, Seat, admit, profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PinPolicy:
+    attempts: int = 3  # wrong PINs in a row before a caller is locked out
+    lock_minutes: int = 15
+
+
+def join_route(tags: str, conference: str, seat: Seat, bridge: Bridge, who: str) -> str:
+    user, menu = profile(seat, bridge.ends_with_leader)
+    return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{bridge.max_members}|{who}"
+
+
+def conference_tags(caller: Member, dialed: str, case_id: int | None = None) -> str:
+    """The CDR tags of a member's call into a conference: the contact log takes each
+    participation from Asterisk's Confbridge events and this call's CDR (kind conference)."""
+    return encode(CallTags(dialed=dialed, caller_id=caller.id, case_id=case_id, kind="conference"))
+
+
+def _refused(caller: Member, dialed: str, reason: str) -> str:
+    tags = encode(CallTags(dialed=dialed, caller_id=caller.id, refusal=reason))
+    return refuse_route(reason, tags)
+
+
+class BridgeRoutes:
+    def __init__(self, directory: Directory, pins: PinPolicy | None = None) -> None:
+        self.directory = directory
+        self.bridges = BridgeStore(directory.db)
+        self.pins = pins or PinPolicy()
+
+    def route(self, caller: Member, code: ShortCode) -> str:
+        """The route for an active member's call to a bridge short code."""
+        bridge = self.bridges.get(code.bridge_id) if code.bridge_id is not None else None
+        locked = self.bridges.pin_locked(caller.id)
+        admission = admit(caller, bridge, locked)
+        return self._answer(caller, code.code, bridge, admission)
+
+    def _answer(
+        self, caller: Member, dialed: str, bridge: Bridge | None, admission: Admission
+    ) -> str:
+        if admission.refusal is not None or bridge is None:
+            reason = (admission.refusal or BridgeRefusal.NO_BRIDGE).value
+            log.info("bridge call from %s to %s refused: %s", caller.extension, dialed, reason)
+            return _refused(caller, dialed, reason)
+        tags = conference_tags(caller, dialed)
+        if admission.needs_pin:
+            log.info("bridge %d: %s asked for the PIN", bridge.id, caller.extension)
+            return f"{v.ACTION_BRIDGE_PIN}|{tags}|{bridge.id}"
+        assert admission.seat is not None
+        log.info("bridge %d: %s joins as %s", bridge.id, caller.extension, admission.seat.value)
+        return join_route(tags, bridge.conference, admission.seat, bridge, str(caller.id))
+
+    async def bridge_pin(self, call: AgiCall) -> None:
+        """A member keyed in a bridge's PIN: arg 1 the endpoint, 2 the bridge id, 3 the PIN
+        (digits). Right: the join route; wrong: ask again; too many wrong: refused."""
+        endpoint, bridge_arg, pin = call.arg(1), call.arg(2), call.arg(3)
+        caller = self.directory.member_by_extension(endpoint) if endpoint else None
+        bridge = self.bridges.get(int(bridge_arg)) if bridge_arg.isdigit() else None
+        if caller is None or not caller.active or bridge is None:
+            log.warning("bridge PIN from %r for %r refused", endpoint[:20], bridge_arg[:20])
+            reason = "unknown_caller" if caller is None or not caller.active else "no_bridge"
+            await call.set_variable(v.ROUTE, refuse_route(reason, ""))
+            return
+        dialed = f"{BRIDGE_PREFIX}{bridge.id}"
+        checked = self.bridges.check_pin(
+            bridge.id, caller.id, pin, self.pins.attempts, self.pins.lock_minutes
+        )
+        if checked is None:
+            log.warning("bridge %d: %s locked out after wrong PINs", bridge.id, caller.extension)
+            route = _refused(caller, dialed, BridgeRefusal.PIN_LOCKED.value)
+        elif checked:
+            route = self._answer(caller, dialed, bridge, Admission(seat=Seat.MEMBER))
+        else:
+            log.info("bridge %d: wrong PIN from %s", bridge.id, caller.extension)
+            tags = conference_tags(caller, dialed)
+            route = f"{v.ACTION_BRIDGE_PIN}|{tags}|{bridge.id}"
+        await call.set_variable(v.ROUTE, route)

@@ -1,0 +1,109 @@
+"""`cug conference ...`: standing conference bridges (and, below, case conferences)."""
+
+from __future__ import annotations
+
+import click
+
+from cug.settings import Settings
+from directory import audit
+from directory.bridges import BridgeError, BridgeStore
+from directory.lookup import Directory
+from directory.members import reference_data
+from directory.schema import open_db
+from directory.short_codes import ShortCodeStore
+from routing.bridges import Bridge
+from routing.short_codes import ShortCodeError, ShortCodeValues, add_short_code
+
+
+@click.group("conference")
+def conference() -> None:
+    """Conference bridges: standing bridges, case conferences, who is in them now."""
+
+
+def _describe(bridge: Bridge, codes: list[str], leader: str) -> str:
+    ends = "ends when the leader leaves" if bridge.ends_with_leader else "goes on without leader"
+    return (
+        f"{bridge.id:<4} {bridge.label:<32} {bridge.district:<10} codes {','.join(codes) or '-':<8}"
+        f" leader {leader:<22} PIN {'yes' if bridge.has_pin else 'no':<3} "
+        f"up to {bridge.max_members}, {ends}"
+    )
+
+
+@conference.command("bridges")
+@click.pass_obj
+def bridges_cmd(s: Settings) -> None:
+    """The standing bridges, their short codes and leaders (never their PINs)."""
+    db = open_db(s.db)
+    store, directory = BridgeStore(db), Directory(db)
+    for bridge in store.all():
+        leader = "the district's supervisors"
+        if bridge.leader_member_id is not None:
+            m = directory.member(bridge.leader_member_id)
+            leader = f"{m.name} ({m.extension})" if m else "?"
+        click.echo(_describe(bridge, store.codes(bridge.id), leader))
+
+
+def _pin(ask: bool) -> str | None:
+    if not ask:
+        return None
+    return click.prompt("PIN (4 to 8 digits)", hide_input=True, confirmation_prompt=True)
+
+
+@conference.command("add-bridge")
+@click.option("--code", required=True, help="The short code members dial (3 digits).")
+@click.option("--district", required=True, help="The district whose bridge it is.")
+@click.option("--leader", default="", help="A supervisor's extension: their own bridge.")
+@click.option("--label", required=True, help="e.g. 'Oyam case meeting'.")
+@click.option("--pin", "ask_pin", is_flag=True, help="Ask for a PIN for other districts.")
+@click.option("--max-members", type=int, default=20, show_default=True)
+@click.option("--stays", is_flag=True, help="Go on when the leader leaves (default: end).")
+@click.pass_obj
+def add_bridge_cmd(
+    s: Settings,
+    code: str,
+    district: str,
+    leader: str,
+    label: str,
+    ask_pin: bool,
+    max_members: int,
+    stays: bool,
+) -> None:
+    """Add a standing bridge and the short code that reaches it."""
+    db = open_db(s.db)
+    directory = Directory(db)
+    leader_id = None
+    if leader:
+        found = directory.member_by_extension(leader)
+        if found is None or not found.active:
+            raise click.ClickException(f"no active member with extension {leader[:10]!r}")
+        leader_id = found.id
+    roles, _ = reference_data(db)
+    store = BridgeStore(db)
+    actor = audit.cli_actor()
+    try:
+        bridge = store.add(label, district, leader_id, _pin(ask_pin), max_members, not stays, actor)
+    except BridgeError as exc:
+        raise click.ClickException("bridge refused: " + "; ".join(exc.reasons)) from None
+    values = ShortCodeValues(code.strip(), "bridge", label=label, bridge=str(bridge.id))
+    try:
+        add_short_code(ShortCodeStore(db), directory, roles, values, actor, frozenset({bridge.id}))
+    except ShortCodeError as exc:
+        click.echo(f"bridge {bridge.id} added, but its short code was refused:", err=True)
+        raise click.ClickException("; ".join(exc.reasons)) from None
+    click.echo(f"bridge {bridge.id} added; members dial {code.strip()}")
+
+
+@conference.command("bridge-pin")
+@click.argument("bridge_id", type=int)
+@click.option("--clear", is_flag=True, help="No PIN: other districts cannot join.")
+@click.pass_obj
+def bridge_pin_cmd(s: Settings, bridge_id: int, clear: bool) -> None:
+    """Set (asked for, hidden) or clear the PIN of bridge BRIDGE_ID."""
+    store = BridgeStore(open_db(s.db))
+    if store.get(bridge_id) is None:
+        raise click.ClickException(f"no bridge {bridge_id}")
+    try:
+        store.set_pin(bridge_id, None if clear else _pin(True), audit.cli_actor())
+    except BridgeError as exc:
+        raise click.ClickException("; ".join(exc.reasons)) from None
+    click.echo(f"bridge {bridge_id}: PIN {'cleared' if clear else 'set'}")
