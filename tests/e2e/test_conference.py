@@ -1,0 +1,118 @@
+"""Conference bridges on the real Asterisk with SIPp members: what ConfBridge did is read from
+AMI (ConfbridgeJoin / ConfbridgeLeave / ConfbridgeEnd), not from what the service believed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from directory.bridges import BridgeStore
+from tests.e2e.conference_phones import join
+from tests.e2e.harness import Pbx, Phone
+
+pytestmark = pytest.mark.e2e
+
+CODE = "105"
+
+
+@pytest.fixture(scope="module")
+def bridge(pbx: Pbx) -> Iterator[int]:
+    """Oyam's standing bridge on short code 105, led by Oyam's supervisors (Sarah, 3001)."""
+    out = pbx.cug(
+        "conference", "add-bridge", "--code", CODE, "--district", "Oyam", "--label", "Oyam bridge"
+    ).stdout
+    bridge_id = int(out.split()[1])
+    yield bridge_id
+    pbx.cug("directory", "short-codes", "remove", CODE, check=False)
+
+
+def who(pbx: Pbx, ext: str) -> str:
+    return f"CUG_CONF_MEMBER={pbx.member_id(ext)}"
+
+
+def joined(pbx: Pbx, mark: int, ext: str, timeout: float = 15) -> dict[str, str]:
+    return pbx.ami.wait_for(
+        mark, "ConfbridgeJoin", lambda e: e.get("ChanVariable") == who(pbx, ext), timeout
+    )
+
+
+def test_members_wait_for_the_leader_and_the_bridge_ends_when_the_leader_leaves(
+    pbx: Pbx, bridge: int
+) -> None:
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), CODE, hold_ms=30000)
+    ben = join(pbx.phone("3003"), CODE, hold_ms=30000)
+    try:
+        first = joined(pbx, mark, "3002")
+        joined(pbx, mark, "3003")
+        assert first["Conference"] == f"cug-bridge-{bridge}"
+        assert first["Admin"] == "No"
+        # No leader yet: they wait with hold music (and nobody has left).
+        pbx.ami.wait_for(
+            mark, "MusicOnHoldStart", lambda e: e.get("ChanVariable") == who(pbx, "3002")
+        )
+        assert pbx.ami.since(mark, "ConfbridgeLeave") == []
+        leader_mark = pbx.ami.mark()
+        sarah = join(pbx.phone("3001"), CODE, hold_ms=4000)
+        lead = joined(pbx, leader_mark, "3001")
+        assert lead["Admin"] == "Yes"
+        sarah.wait()
+        # The leader left: the bridge ends for all, Asterisk hangs up on the others.
+        pbx.ami.wait_for(leader_mark, "ConfbridgeEnd", timeout=10)
+        anna.wait(timeout=15)
+        ben.wait(timeout=15)
+    finally:
+        for phone in (anna, ben):
+            if phone.running():
+                phone.hang_up_now()
+    assert anna.code == ben.code == sarah.code == 200
+    assert anna.ended_by_asterisk and ben.ended_by_asterisk
+    assert not sarah.ended_by_asterisk
+    left = {e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeLeave")}
+    assert left == {who(pbx, "3001"), who(pbx, "3002"), who(pbx, "3003")}
+
+
+def test_another_districts_member_needs_the_pin_and_is_locked_out_after_wrong_ones(
+    pbx: Pbx, bridge: int
+) -> None:
+    jinja_police = pbx.phone("3008")
+    mark = pbx.ami.mark()
+    # No PIN on the bridge: closed to other districts, refused before it is answered.
+    assert jinja_police.call(CODE).code == 403
+    db = pbx.db()
+    try:
+        BridgeStore(db).set_pin(bridge, "2468", "test")
+    finally:
+        db.close()
+    inside = join(jinja_police, CODE, hold_ms=3000, keys="2468#")
+    event = joined(pbx, mark, "3008")
+    assert event["Admin"] == "No"
+    inside.wait()
+    assert inside.code == 200 and not inside.ended_by_asterisk
+    # A wrong PIN, then nothing twice (each a wrong try): locked out, the call ended.
+    mark = pbx.ami.mark()
+    guessing = join(jinja_police, CODE, hold_ms=40000, keys="1111#").wait(timeout=60)
+    assert guessing.code == 200 and guessing.ended_by_asterisk
+    assert [e for e in pbx.ami.since(mark, "ConfbridgeJoin")] == []
+    # Locked: even the right PIN is not asked for, the next call is refused at once.
+    assert jinja_police.call(CODE).code == 403
+    rows = pbx.wait_contacts("dialed = ? AND refusal = ?", (CODE, "bridge_pin_locked"))
+    assert rows[-1]["caller_member_id"] == pbx.member_id("3008")
+    db = pbx.db()
+    try:
+        db.execute("DELETE FROM bridge_pin_failures")
+        db.conn.commit()
+    finally:
+        db.close()
+
+
+def test_a_non_member_never_joins(pbx: Pbx, bridge: int) -> None:
+    mark = pbx.ami.mark()
+    stranger = Phone(pbx, "3002", "not-the-password")
+    assert stranger.call(CODE).code == 401
+    nobody = Phone(pbx, "7777", "whatever-it-is")
+    assert nobody.call(CODE).code == 401
+    time.sleep(1)
+    assert pbx.ami.since(mark, "ConfbridgeJoin") == []
