@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from agi import variables as v
 from agi.call_plan import refuse_route
 from agi.call_tags import CallTags, encode
+from agi.contact_log import CONFERENCE_KIND
 from agi.fastagi import AgiCall
 from directory.bridges import BridgeStore
 from directory.lookup import Directory
@@ -41,10 +42,17 @@ def join_route(tags: str, conference: str, seat: Seat, bridge: Bridge, who: str)
     return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{bridge.max_members}|{who}"
 
 
-def conference_tags(caller: Member, dialed: str, case_id: int | None = None) -> str:
+def conference_tags(member_id: int, conference: str, invited_by: int | None = None) -> str:
     """The CDR tags of a member's call into a conference: the contact log takes each
     participation from Asterisk's Confbridge events and this call's CDR (kind conference)."""
-    return encode(CallTags(dialed=dialed, caller_id=caller.id, case_id=case_id, kind="conference"))
+    return encode(
+        CallTags(dialed=conference, caller_id=member_id, callee_id=invited_by, kind=CONFERENCE_KIND)
+    )
+
+
+def pin_tags(caller: Member, dialed: str) -> str:
+    """The tags of a call waiting for its PIN: not (yet) a participation."""
+    return encode(CallTags(dialed=dialed, caller_id=caller.id, kind=f"{CONFERENCE_KIND}-pin"))
 
 
 def _refused(caller: Member, dialed: str, reason: str) -> str:
@@ -72,12 +80,12 @@ class BridgeRoutes:
             reason = (admission.refusal or BridgeRefusal.NO_BRIDGE).value
             log.info("bridge call from %s to %s refused: %s", caller.extension, dialed, reason)
             return _refused(caller, dialed, reason)
-        tags = conference_tags(caller, dialed)
         if admission.needs_pin:
             log.info("bridge %d: %s asked for the PIN", bridge.id, caller.extension)
-            return f"{v.ACTION_BRIDGE_PIN}|{tags}|{bridge.id}"
+            return f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
         assert admission.seat is not None
         log.info("bridge %d: %s joins as %s", bridge.id, caller.extension, admission.seat.value)
+        tags = conference_tags(caller.id, bridge.conference)
         return join_route(tags, bridge.conference, admission.seat, bridge, str(caller.id))
 
     async def bridge_pin(self, call: AgiCall) -> None:
@@ -102,6 +110,5 @@ class BridgeRoutes:
             route = self._answer(caller, dialed, bridge, Admission(seat=Seat.MEMBER))
         else:
             log.info("bridge %d: wrong PIN from %s", bridge.id, caller.extension)
-            tags = conference_tags(caller, dialed)
-            route = f"{v.ACTION_BRIDGE_PIN}|{tags}|{bridge.id}"
+            route = f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
         await call.set_variable(v.ROUTE, route)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 from cug.settings import Settings
@@ -107,3 +109,48 @@ def bridge_pin_cmd(s: Settings, bridge_id: int, clear: bool) -> None:
     except BridgeError as exc:
         raise click.ClickException("; ".join(exc.reasons)) from None
     click.echo(f"bridge {bridge_id}: PIN {'cleared' if clear else 'set'}")
+
+
+async def _listed(s: Settings):  # noqa: ANN202 - list[Conference]
+    from agi.ami import AmiLink
+    from agi.conference_log import running_conferences
+
+    ami = AmiLink("127.0.0.1", s.ami_port, s.ami_username, s.ami_secret)
+    ami.connect()
+    try:
+        for _ in range(100):
+            if ami.up:
+                return await running_conferences(ami)
+            await asyncio.sleep(0.05)
+        raise click.ClickException(f"Asterisk's AMI does not answer on port {s.ami_port}")
+    finally:
+        ami.close()
+
+
+@conference.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_cmd(s: Settings, as_json: bool) -> None:
+    """The conferences running now and who is in them, as Asterisk reports them (AMI
+    ConfbridgeListRooms and ConfbridgeList), not as the service believes."""
+    import dataclasses
+    import json
+
+    conferences = asyncio.run(_listed(s))
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(c) for c in conferences], indent=2))
+        return
+    if not conferences:
+        click.echo("no conference is running")
+    directory = Directory(open_db(s.db))
+    for c in conferences:
+        click.echo(f"{c.name}{' (locked)' if c.locked else ''}: {len(c.participants)} in it")
+        for p in c.participants:
+            m = directory.member(p.member_id) if p.member_id is not None else None
+            name = f"{m.name} ({m.extension})" if m else p.caller_id or p.channel
+            state = [
+                "leader" if p.leader else "",
+                "waiting" if p.waiting else "",
+                "muted" if p.muted else "",
+            ]
+            click.echo(f"  {name:<36} {p.seconds:>5} s  {' '.join(x for x in state if x)}")

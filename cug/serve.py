@@ -13,6 +13,7 @@ from agi import variables
 from agi.ami import AmiLink
 from agi.call_routing import CallRoutes
 from agi.callbacks import Callbacks
+from agi.conference_log import ConferenceLog
 from agi.contact_log import ContactLog
 from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
@@ -142,6 +143,10 @@ async def run(settings: Settings) -> None:
     else:
         log.warning("no asterisk_etc/endpoints_db in settings: member endpoints not kept in step")
     ami.on_event("Cdr", contacts.on_event)
+    conference_log = ConferenceLog(contacts)
+    ami.on_event("ConfbridgeJoin", conference_log.on_join)
+    ami.on_event("ConfbridgeLeave", conference_log.on_leave)
+    ami.on_login(lambda: conference_log.catch_up(ami))
     tasks.append(asyncio.create_task(contacts.run()))
     if settings.cdr_file is not None:
         cdr_file = settings.cdr_file
