@@ -16,6 +16,7 @@ the contact log knows who joined. Every value is the service's own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agi import variables as v
@@ -24,9 +25,25 @@ from agi.call_tags import CallTags, encode
 from agi.contact_log import CONFERENCE_KIND
 from agi.fastagi import AgiCall
 from directory.bridges import BridgeStore
+from directory.cases import find_case
+from directory.conferences import ConferenceStore
 from directory.lookup import Directory
 from directory.model import Member, ShortCode
-from routing.bridges import BRIDGE_PREFIX, Admission, Bridge, BridgeRefusal, Seat, admit, profile
+from routing.bridges import (
+    BRIDGE_PREFIX,
+    CASE_PREFIX,
+    LEADER_MENU,
+    LEADER_PROFILE,
+    Admission,
+    Bridge,
+    BridgeRefusal,
+    Seat,
+    admit,
+    is_leader,
+    profile,
+)
+from routing.case_conference import ConferenceRefusal, plan_conference
+from routing.case_link import KeyedCase
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +77,67 @@ def _refused(caller: Member, dialed: str, reason: str) -> str:
     return refuse_route(reason, tags)
 
 
+CASE_CONFERENCE_MAX = 20  # members in one case conference (its leaders always get in)
+
+
+def _first_with_role(directory: Directory) -> Callable[[str, str], Member | None]:
+    def first(district: str, role: str) -> Member | None:
+        found = directory.members_with_role(district, role, 1)
+        return found[0] if found else None
+
+    return first
+
+
+def start_case_conference(
+    directory: Directory,
+    case_ident: int | str,
+    starter: Member | None,
+    actor: str,
+    lead: Member | None = None,
+) -> tuple[str, list[int], ConferenceRefusal | None]:
+    """Start (or join) the conference on a case and request the calls its plan makes:
+    (conference name, new call ids, refusal). Called for `*<case>*<code>` and the CLI."""
+    case = find_case(directory.db, case_ident)
+    plan = plan_conference(case, starter, directory.member, _first_with_role(directory), lead)
+    if plan.refusal is not None or case is None or plan.leader is None:
+        return "", [], plan.refusal or ConferenceRefusal.UNKNOWN_CASE
+    name = f"{CASE_PREFIX}{case.id}"
+    callees = [(m.id, starter is None and m.id == plan.leader.id) for m in plan.callees]
+    inviter = starter.id if starter else None
+    _, calls, _ = ConferenceStore(directory.db).start(
+        name, case.id, actor, plan.leader.id, callees, inviter
+    )
+    return name, calls, None
+
+
 class BridgeRoutes:
     def __init__(self, directory: Directory, pins: PinPolicy | None = None) -> None:
         self.directory = directory
         self.bridges = BridgeStore(directory.db)
+        self.conferences = ConferenceStore(directory.db)
         self.pins = pins or PinPolicy()
+        self.calls_requested: Callable[[], None] = lambda: None  # the service's wake-up
+
+    def case_conference(self, caller: Member, code: ShortCode, keyed: KeyedCase | None) -> str:
+        """`*<case>*<code>` by a leader: they join the case's conference as its leader while
+        the service calls the others in; refused (spoken, logged) with nobody called."""
+        reason: ConferenceRefusal | None = ConferenceRefusal.NO_CASE
+        name, calls = "", []
+        if keyed is not None and keyed.number is not None:
+            name, calls, reason = start_case_conference(
+                self.directory, keyed.number, caller, f"member:{caller.extension}"
+            )
+        if reason is not None:
+            log.info("case conference from %s refused: %s", caller.extension, reason.value)
+            return _refused(caller, code.code, reason.value)
+        log.info("%s starts %s: %d people called in", caller.extension, name, len(calls))
+        if calls:
+            self.calls_requested()
+        tags = conference_tags(caller.id, name)
+        return (
+            f"{v.ACTION_BRIDGE}|{tags}|{name}|{LEADER_PROFILE}|{LEADER_MENU}|"
+            f"{CASE_CONFERENCE_MAX}|{caller.id}"
+        )
 
     def route(self, caller: Member, code: ShortCode) -> str:
         """The route for an active member's call to a bridge short code."""
@@ -112,3 +185,60 @@ class BridgeRoutes:
             log.info("bridge %d: wrong PIN from %s", bridge.id, caller.extension)
             route = f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
         await call.set_variable(v.ROUTE, route)
+
+    async def conference_invite(self, call: AgiCall) -> None:
+        """A leader in a conference keyed in an extension (leader menu, 0): arg 1 the
+        leader's member id (CUG_CONF_MEMBER), 2 the conference, 3 the extension. The
+        service calls that member in, announced like a pull-in."""
+        who, conference, dialed = call.arg(1).split("-")[0], call.arg(2), call.arg(3)
+        await call.set_variable(v.ROUTE, self.invite(who, conference, dialed))
+
+    def invite(self, who: str, conference: str, extension: str) -> str:
+        leader = self.directory.member(int(who)) if who.isdigit() else None
+        invitee = self.directory.member_by_extension(extension) if extension.isdigit() else None
+        reason = self._invite_refusal(leader, conference, invitee)
+        if reason:
+            log.info("invitation into %r refused: %s", conference[:40], reason)
+            return refuse_route(reason, "")
+        assert leader is not None and invitee is not None
+        running = self.conferences.running(conference)
+        case_id = (
+            int(conference.removeprefix(CASE_PREFIX))
+            if conference.startswith(CASE_PREFIX)
+            else None
+        )
+        lead_id = running[1] if running else leader.id
+        _, calls, _ = self.conferences.start(
+            conference,
+            case_id,
+            f"member:{leader.extension}",
+            lead_id,
+            [(invitee.id, False)],
+            leader.id,
+        )
+        if calls:
+            self.calls_requested()
+        log.info("%s invites %s into %s", leader.extension, invitee.extension, conference)
+        return v.ACTION_INVITED
+
+    def _invite_refusal(
+        self, leader: Member | None, conference: str, invitee: Member | None
+    ) -> str:
+        if leader is None or not leader.active:
+            return "unknown_caller"
+        if invitee is None:
+            return "not_a_member"
+        if not invitee.active:
+            return "inactive_member"
+        if invitee.id == leader.id:
+            return "self"
+        if conference.startswith(CASE_PREFIX):
+            running = self.conferences.running(conference)
+            if running is None or running[1] != leader.id:
+                return "not_the_leader"
+            return ""
+        bridge_id = conference.removeprefix(BRIDGE_PREFIX)
+        bridge = self.bridges.get(int(bridge_id)) if bridge_id.isdigit() else None
+        if bridge is None or not is_leader(leader, bridge):
+            return "not_the_leader"
+        return ""

@@ -56,6 +56,9 @@ class CallRoutes:
             if code is not None and code.kind == "bridge":
                 await call.set_variable(v.ROUTE, self.bridges.route(caller, code))
                 return
+            if code is not None and code.kind == "conference":
+                await call.set_variable(v.ROUTE, self.bridges.case_conference(caller, code, keyed))
+                return
         decision = route_call(self.directory, CallRequest(caller, number, self.policy))
         callee = decision.targets[0] if len(decision.targets) == 1 else None
         link = CaseLink()

@@ -29,6 +29,7 @@ ACTION_PIN = "pin"  # ask the member calling in for their PIN
 ACTION_VERIFIED = "verified"  # the PIN was right: route the call again
 ACTION_BRIDGE = "bridge"  # join a conference (agi/bridge_routes.py)
 ACTION_BRIDGE_PIN = "bridgepin"  # ask for the bridge's PIN first
+ACTION_INVITED = "invited"  # a leader's invitation: the member is being called in
 
 # Dialplan contexts and the PJSIP trunk endpoint.
 CONTEXT_MEMBERS = "cug-members"

@@ -11,6 +11,7 @@ from directory import audit
 from directory.bridges import BridgeError, BridgeStore
 from directory.lookup import Directory
 from directory.members import reference_data
+from directory.model import Member
 from directory.schema import open_db
 from directory.short_codes import ShortCodeStore
 from routing.bridges import Bridge
@@ -45,6 +46,13 @@ def bridges_cmd(s: Settings) -> None:
         click.echo(_describe(bridge, store.codes(bridge.id), leader))
 
 
+def _active_member(directory: Directory, extension: str) -> Member:
+    found = directory.member_by_extension(extension.strip())
+    if found is None or not found.active:
+        raise click.ClickException(f"no active member with extension {extension[:10]!r}")
+    return found
+
+
 def _pin(ask: bool) -> str | None:
     if not ask:
         return None
@@ -73,12 +81,7 @@ def add_bridge_cmd(
     """Add a standing bridge and the short code that reaches it."""
     db = open_db(s.db)
     directory = Directory(db)
-    leader_id = None
-    if leader:
-        found = directory.member_by_extension(leader)
-        if found is None or not found.active:
-            raise click.ClickException(f"no active member with extension {leader[:10]!r}")
-        leader_id = found.id
+    leader_id = _active_member(directory, leader).id if leader else None
     roles, _ = reference_data(db)
     store = BridgeStore(db)
     actor = audit.cli_actor()
@@ -154,3 +157,63 @@ def list_cmd(s: Settings, as_json: bool) -> None:
                 "muted" if p.muted else "",
             ]
             click.echo(f"  {name:<36} {p.seconds:>5} s  {' '.join(x for x in state if x)}")
+
+
+@conference.command("start")
+@click.argument("case")
+@click.option(
+    "--leader", default="", help="Who leads it (an extension; default: the worker's supervisor)."
+)
+@click.pass_obj
+def start_cmd(s: Settings, case: str, leader: str) -> None:
+    """Start the conference on CASE (number or reference): the service calls in the assigned
+    worker, their supervisor (the leader) and the district contacts the case's category calls
+    for; each hears who calls them into which case and presses 1. Started twice, it is one
+    conference and nobody is called twice."""
+    from agi.bridge_routes import start_case_conference
+
+    db = open_db(s.db)
+    directory = Directory(db)
+    lead = _active_member(directory, leader) if leader else None
+    name, calls, refusal = start_case_conference(directory, case, None, audit.cli_actor(), lead)
+    if refusal is not None:
+        raise click.ClickException(f"no conference started: {refusal.value}")
+    _print_calls(db, name, calls)
+
+
+@conference.command("invite")
+@click.argument("case")
+@click.argument("extension")
+@click.pass_obj
+def invite_cmd(s: Settings, case: str, extension: str) -> None:
+    """Call one more member (EXTENSION) into the running conference on CASE (a case number,
+    or a bridge's conference name cug-bridge-<id>), announced like the others."""
+    from directory.conferences import ConferenceStore
+
+    db = open_db(s.db)
+    directory = Directory(db)
+    name = case if case.startswith("cug-") else f"cug-case-{case.strip()}"
+    store = ConferenceStore(db)
+    running = store.running(name)
+    if running is None:
+        raise click.ClickException(f"no conference {name[:40]!r} is running")
+    invitee = _active_member(directory, extension)
+    case_id = int(name.removeprefix("cug-case-")) if name.startswith("cug-case-") else None
+    _, calls, _ = store.start(
+        name, case_id, audit.cli_actor(), running[1], [(invitee.id, False)], None
+    )
+    if not calls:
+        click.echo(f"{invitee.name} ({invitee.extension}) is already called into {name}")
+        return
+    _print_calls(db, name, calls)
+
+
+def _print_calls(db, name: str, calls: list[int]) -> None:  # noqa: ANN001
+    directory = Directory(db)
+    click.echo(f"{name}: {len(calls)} to call (the routing service calls them now)")
+    for call_id in calls:
+        row = db["conference_calls"].get(call_id)
+        m = directory.member(row["member_id"])
+        if m is not None:
+            role = " (leads it)" if row["leader"] else ""
+            click.echo(f"  {m.name} ({m.extension}, {m.role}){role}")

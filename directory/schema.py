@@ -590,32 +590,34 @@ def _m0014(db: sqlite_utils.Database) -> None:
         defaults={"failures": 0},
         foreign_keys=[("member_id", "members", "id")],
     )
-    # Case conferences: one running conference per case (the partial unique index), and
-    # each person the system called into it (invited by whom, tries, how it went).
+    # Conferences the system calls people into: a case conference (one running per case:
+    # the partial unique index), or a standing bridge a leader invited someone to (no case);
+    # and each person called into one (invited by whom, tries, how it went).
     db["conferences"].create(
         {
             "id": int,
             "case_id": int,
-            "bridge": str,  # the ConfBridge conference name, cug-case-<case>
+            "bridge": str,  # the ConfBridge conference name, cug-case-<case> or cug-bridge-<id>
             "started_by": str,
             "leader_member_id": int,
             "started_at": str,
             "ended_at": str,
         },
         pk="id",
-        not_null={"case_id", "bridge", "started_by", "started_at"},
+        not_null={"bridge", "started_by", "started_at"},
         foreign_keys=[("case_id", "cases", "id"), ("leader_member_id", "members", "id")],
     )
     db.execute(
-        "CREATE UNIQUE INDEX conferences_running ON conferences(case_id) WHERE ended_at IS NULL"
+        "CREATE UNIQUE INDEX conferences_running ON conferences(bridge) WHERE ended_at IS NULL"
     )
     db["conference_calls"].create(
         {
             "id": int,
             "conference_id": int,
             "member_id": int,
-            "invited_by": str,
-            "status": str,  # requested | calling | answered | no_answer
+            "invited_by": int,  # the member who called them in (none: the system, an admin)
+            "leader": int,  # 1: joins as the leader (a case conference started from the CLI)
+            "status": str,  # requested | calling | answered | no_answer | failed
             "attempts": int,
             "outcome": str,  # the last try's: answered | no_answer | busy | unavailable | failed
             "requested_at": str,
@@ -623,8 +625,12 @@ def _m0014(db: sqlite_utils.Database) -> None:
         },
         pk="id",
         not_null={"conference_id", "member_id", "status", "requested_at"},
-        defaults={"attempts": 0},
-        foreign_keys=[("conference_id", "conferences", "id"), ("member_id", "members", "id")],
+        defaults={"attempts": 0, "leader": 0},
+        foreign_keys=[
+            ("conference_id", "conferences", "id"),
+            ("member_id", "members", "id"),
+            ("invited_by", "members", "id"),
+        ],
     )
     db["conference_calls"].create_index(["status"])
     db["conference_calls"].create_index(["conference_id"])

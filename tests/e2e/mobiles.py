@@ -36,10 +36,10 @@ def _packets(pcap: bytes) -> list[tuple[float, bytes]]:
 
 def dtmf_pcap(keys: str, path: Path, gap_ms: int = 600) -> Path:
     """A recording of `keys` pressed one after another, made from SIPp's recording of one
-    key: each key its own RTP timestamp, sequence numbers rising throughout. (SIPp's own
-    dtmf_2833_* files all share an SSRC with unrelated sequence numbers, so Asterisk drops a
-    second key played from them as old or repeated.)"""
-    if not keys or not set(keys) <= set(EVENTS):
+    key: each key its own RTP timestamp, sequence numbers rising throughout ("." is a pause
+    as long as one key). (SIPp's own dtmf_2833_* files all share an SSRC with unrelated
+    sequence numbers, so Asterisk drops a second key played from them as old or repeated.)"""
+    if not keys or not set(keys) <= set(EVENTS + "."):
         raise ValueError(f"not keys of a phone: {keys!r}")
     recorded = RECORDED.read_bytes()
     packets = _packets(recorded)
@@ -47,6 +47,8 @@ def dtmf_pcap(keys: str, path: Path, gap_ms: int = 600) -> Path:
     out = bytearray(recorded[:24])
     seq, stamp = 1000, 16000
     for n, key in enumerate(keys):
+        if key == ".":  # a pause as long as one key
+            continue
         for at, packet in packets:
             frame = bytearray(packet)
             frame[40:42] = b"\0\0"  # no UDP checksum (allowed in IPv4): the payload changed

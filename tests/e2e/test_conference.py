@@ -188,3 +188,164 @@ def test_every_participation_is_logged_and_the_list_comes_from_asterisk(
     for r in rows:
         assert r["placed_at"] and r["ended_at"] and r["placed_at"] <= r["ended_at"]
     assert json.loads(pbx.cug("conference", "list", "--json").stdout) == []
+
+
+CONFERENCE_CODE = "109"
+KEY_MS = 8500  # the announcement ("call from 3001, you are entering conference number 12")
+
+
+@pytest.fixture(scope="module")
+def conference_code(pbx: Pbx) -> Iterator[str]:
+    pbx.cug(
+        "directory",
+        "short-codes",
+        "add",
+        CONFERENCE_CODE,
+        "--kind",
+        "conference",
+        "--label",
+        "Case conference",
+    )
+    yield CONFERENCE_CODE
+    pbx.cug("directory", "short-codes", "remove", CONFERENCE_CODE, check=False)
+
+
+def open_case(pbx: Pbx, category: str, worker: str) -> int:
+    out = pbx.cug(
+        "case", "open", "--district", "Oyam", "--category", category, "--assign", worker
+    ).stdout
+    return int(out.split()[1])
+
+
+def pulled_in(pbx: Pbx, mark: int) -> list[str]:
+    """The extensions the service called in (cug-leg Local channels), once per try."""
+    return [
+        e["Channel"].split("/")[1].split("-")[0]
+        for e in pbx.ami.since(mark, "Newchannel")
+        if e.get("Channel", "").startswith("Local/")
+        and "@cug-leg-" in e["Channel"]
+        and e["Channel"].endswith(";1")
+    ]
+
+
+def test_a_supervisors_code_pulls_in_exactly_the_case_people_and_logs_a_no_answer(
+    pbx: Pbx, bridge: int, conference_code: str
+) -> None:
+    case = open_case(pbx, "sexual_abuse", "3002")  # Anna; her supervisor is Sarah
+    anna, police, health = pbx.phone("3002"), pbx.phone("3004"), pbx.phone("3005")
+    for phone in (anna, police, health):
+        assert phone.register() == 200
+    before = last_contact_id(pbx)
+    mark = pbx.ami.mark()
+    with (
+        anna.behaving("key", key_ms=KEY_MS),
+        police.behaving("key", key_ms=KEY_MS),
+        health.behaving("ignore") as health_trace,
+    ):
+        sarah = join(pbx.phone("3001"), f"*{case}*{conference_code}", hold_ms=45000)
+        try:
+            lead = joined(pbx, mark, "3001")
+            assert lead["Conference"] == f"cug-case-{case}" and lead["Admin"] == "Yes"
+            sarah_id = pbx.member_id("3001")
+            for ext in ("3002", "3004"):
+                event = pbx.ami.wait_for(
+                    mark,
+                    "ConfbridgeJoin",
+                    lambda e, x=ext: (
+                        e.get("ChanVariable") == f"CUG_CONF_MEMBER={pbx.member_id(x)}-{sarah_id}"
+                    ),
+                    timeout=40,
+                )
+                assert event["Conference"] == f"cug-case-{case}" and event["Admin"] == "No"
+            # Health did not answer: tried once more, then logged and Sarah told.
+            rows = pbx.wait_contacts(
+                "kind = 'conference' AND case_id = ? AND outcome != 'answered'",
+                (case,),
+                timeout=60,
+            )
+        finally:
+            if sarah.running():
+                sarah.hang_up_now()
+            pbx.cli(f"confbridge kick cug-case-{case} all")
+    assert health_trace.exists()
+    # Exactly the people the case calls for: the worker, police and health of Oyam (the
+    # starter is on the line; Oyam has no probation officer), health twice.
+    assert sorted(pulled_in(pbx, mark)) == ["3002", "3004", "3005", "3005"]
+    (missed,) = rows
+    assert missed["caller_member_id"] == pbx.member_id("3005")
+    assert missed["callee_member_id"] == sarah_id and missed["outcome"] == "no_answer"
+    db = pbx.db()
+    try:
+        notices = [
+            r[0]
+            for r in db.execute(
+                "SELECT t.body FROM texts t JOIN text_deliveries d ON d.text_id = t.id "
+                "WHERE d.recipient_member_id = ?",
+                (sarah_id,),
+            )
+        ]
+    finally:
+        db.close()
+    assert any("Health Oyam (3005) did not answer" in (n or "") for n in notices), notices
+    joined_rows = pbx.wait_contacts(
+        "kind = 'conference' AND case_id = ? AND outcome = 'answered' AND id > ?",
+        (case, before),
+        count=3,
+    )
+    assert {r["caller_member_id"] for r in joined_rows} == {
+        pbx.member_id(x) for x in ("3001", "3002", "3004")
+    }
+
+
+def test_a_bad_case_conference_is_refused_and_calls_nobody(pbx: Pbx, conference_code: str) -> None:
+    case = open_case(pbx, "neglect", "3003")
+    mark = pbx.ami.mark()
+    sarah, anna = pbx.phone("3001"), pbx.phone("3002")
+    assert sarah.call(f"*99999*{conference_code}").code == 403  # no such case
+    assert sarah.call(conference_code).code == 403  # no case keyed in
+    assert anna.call(f"*{case}*{conference_code}").code == 403  # a worker does not lead
+    pbx.cug("case", "close", str(case), "--reason", "resolved")
+    assert sarah.call(f"*{case}*{conference_code}").code == 403  # closed
+    time.sleep(1)
+    assert pulled_in(pbx, mark) == []
+    assert pbx.ami.since(mark, "ConfbridgeJoin") == []
+    refusals = [
+        r["refusal"] for r in pbx.contacts("dialed = ? AND refusal != ''", (conference_code,))
+    ]
+    assert {"unknown_case", "conference_no_case", "conference_not_a_leader", "closed_case"} <= set(
+        refusals
+    )
+
+
+def test_started_from_the_cli_the_leader_is_called_first_and_an_invite_adds_one_more(
+    pbx: Pbx,
+) -> None:
+    case = open_case(pbx, "neglect", "3003")  # Ben; Oyam has no probation officer
+    sarah, ben, dac = pbx.phone("3001"), pbx.phone("3003"), pbx.phone("3010")
+    for phone in (sarah, ben, dac):
+        assert phone.register() == 200
+    mark = pbx.ami.mark()
+    with (
+        sarah.behaving("key", key_ms=KEY_MS),
+        ben.behaving("key", key_ms=KEY_MS),
+        dac.behaving("key", key_ms=KEY_MS),
+    ):
+        try:
+            out = pbx.cug("conference", "start", str(case)).stdout
+            assert "Supervisor Sarah (3001, supervisor) (leads it)" in out
+            # Started twice: one conference, nobody called twice.
+            again = pbx.cug("conference", "start", str(case)).stdout
+            assert "0 to call" in again
+            lead = pbx.ami.wait_for(
+                mark, "ConfbridgeJoin", lambda e: e.get("ChanVariable") == who(pbx, "3001"), 40
+            )
+            assert lead["Admin"] == "Yes" and lead["Conference"] == f"cug-case-{case}"
+            joined(pbx, mark, "3003", timeout=40)
+            assert "Ben" in pbx.cug("conference", "list").stdout
+            refused = pbx.cug("conference", "invite", str(case), "3999", check=False)
+            assert refused.returncode != 0
+            pbx.cug("conference", "invite", str(case), "3010")
+            joined(pbx, mark, "3010", timeout=40)
+        finally:
+            pbx.cli(f"confbridge kick cug-case-{case} all")
+    assert sorted(pulled_in(pbx, mark)) == ["3001", "3003", "3010"]

@@ -69,6 +69,7 @@ def test_the_service_user_hears_only_the_events_it_uses(tmp_path: Path) -> None:
         "ContactStatus",
         "ConfbridgeJoin",
         "ConfbridgeLeave",
+        "ConfbridgeEnd",
     }
 
 

@@ -79,6 +79,7 @@ def test_every_dialplan_route_is_served(served_routes: set[str]) -> None:
         v.ROUTE_FLASH_ENDED,
         v.ROUTE_CALLBACK_CALL,
         v.ROUTE_BRIDGE_PIN,
+        v.ROUTE_CONFERENCE_INVITE,
     }
 
 
@@ -90,6 +91,7 @@ def test_every_dialplan_route_is_served(served_routes: set[str]) -> None:
         v.CONTEXT_FALLBACK,
         v.CONTEXT_CALLBACK,
         v.CONTEXT_BRIDGE,
+        v.CONTEXT_CONFERENCE_JOIN,
         v.CONTEXT_LEG,
     ],
 )
@@ -114,6 +116,7 @@ ACTIONS = {
     v.ACTION_VERIFIED,
     v.ACTION_BRIDGE,
     v.ACTION_BRIDGE_PIN,
+    v.ACTION_INVITED,
 }
 
 
