@@ -21,6 +21,7 @@ from agi.ami import AmiLink
 from agi.contact_log import CONFERENCE_KIND, ContactLog, participation_contact
 from agi.variables import CONF_MEMBER
 from directory.audit import now
+from directory.conferences import ConferenceStore
 from directory.transactions import writing
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,10 @@ class ConferenceLog:
             log.warning("conferences not listed: %s", exc)
             return 0
         at = datetime.now(UTC)
+        settled = (at - timedelta(seconds=60)).isoformat(timespec="milliseconds")
+        gone = ConferenceStore(self.db).end_all_but({c.name for c in conferences}, settled)
+        if gone:
+            log.info("conferences that ended while the AMI link was down: %s", ", ".join(gone))
         rows = []
         for conference in conferences:
             for p in conference.participants:

@@ -170,3 +170,18 @@ class ConferenceStore:
                 "conference_id = ?", [conference_id], order_by="id"
             )
         )
+
+    def end_all_but(self, running: set[str], older_than: str) -> list[str]:
+        """After a gap: the conferences Asterisk no longer runs (`running` are the ones it
+        does) ended meanwhile, unless started after `older_than` or still calling people in
+        (their first member may not have joined yet)."""
+        rows = self.db.execute(
+            "SELECT c.bridge FROM conferences c WHERE c.ended_at IS NULL AND c.started_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM conference_calls k WHERE k.conference_id = c.id "
+            "AND k.status IN ('requested', 'calling'))",
+            (older_than,),
+        ).fetchall()
+        gone = [r[0] for r in rows if r[0] not in running]
+        for bridge in gone:
+            self.end(bridge)
+        return gone

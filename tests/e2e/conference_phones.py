@@ -12,13 +12,14 @@ from tests.e2e.harness import SIPP_DIR, Phone, final_response, messages
 from tests.e2e.mobiles import dtmf_pcap
 
 
-def conference_scenario(work: Path, name: str, keys: str, hold_ms: int) -> Path:
+def conference_scenario(work: Path, name: str, keys: str, hold_ms: int, pause_ms: int) -> Path:
     text = (SIPP_DIR / "conference.xml.in").read_text()
     block = ""
     if keys:
         pcap = dtmf_pcap(keys, work / f"{name}-keys.pcap")
         block = f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
     text = text.replace("@KEY_BLOCK@", block).replace("@HOLD_MS@", str(hold_ms))
+    text = text.replace("@PAUSE_MS@", str(pause_ms))
     text = text.replace("@KEYS@", keys or "nothing")
     path = work / f"{name}.xml"
     path.write_text(text)
@@ -57,11 +58,13 @@ class InConference:
         return self.proc.poll() is None
 
 
-def join(phone: Phone, dialed: str, hold_ms: int = 8000, keys: str = "") -> InConference:
-    """`phone` calls `dialed` (a bridge's code), keys in `keys` 1.5 s after the answer and
-    stays up to `hold_ms` ms."""
+def join(
+    phone: Phone, dialed: str, hold_ms: int = 8000, keys: str = "", pause_ms: int = 1500
+) -> InConference:
+    """`phone` calls `dialed` (a bridge's code), keys in `keys` `pause_ms` after the answer
+    and stays up to `hold_ms` ms."""
     trace = phone._trace("conference")
-    scenario = conference_scenario(phone.pbx.work, trace.stem, keys, hold_ms)
+    scenario = conference_scenario(phone.pbx.work, trace.stem, keys, hold_ms, pause_ms)
     cmd = phone._sipp(
         "conference.xml",
         trace,

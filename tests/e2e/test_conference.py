@@ -349,3 +349,29 @@ def test_started_from_the_cli_the_leader_is_called_first_and_an_invite_adds_one_
         finally:
             pbx.cli(f"confbridge kick cug-case-{case} all")
     assert sorted(pulled_in(pbx, mark)) == ["3001", "3003", "3010"]
+
+
+def test_the_leader_invites_one_more_from_the_keypad(pbx: Pbx, bridge: int) -> None:
+    dac = pbx.phone("3010")
+    assert dac.register() == 200
+    mark = pbx.ami.mark()
+    with dac.behaving("key", key_ms=KEY_MS):
+        # In the bridge, Sarah presses 0, then keys in 3010 and #.
+        sarah = join(pbx.phone("3001"), CODE, hold_ms=40000, keys="0...3010#", pause_ms=5000)
+        try:
+            joined(pbx, mark, "3001")
+            event = pbx.ami.wait_for(
+                mark,
+                "ConfbridgeJoin",
+                lambda e: (
+                    e.get("ChanVariable")
+                    == f"CUG_CONF_MEMBER={pbx.member_id('3010')}-{pbx.member_id('3001')}"
+                ),
+                timeout=40,
+            )
+            assert event["Conference"] == f"cug-bridge-{bridge}"
+        finally:
+            if sarah.running():
+                sarah.hang_up_now()
+            pbx.cli(f"confbridge kick cug-bridge-{bridge} all")
+    assert pulled_in(pbx, mark) == ["3010"]

@@ -172,3 +172,19 @@ def test_after_a_gap_who_is_in_a_conference_now_is_caught_up_once(directory: Dir
     assert found[ben.id]["callee_member_id"] == anna.id  # invited by Anna
     assert found[anna.id]["placed_at"] is not None and found[anna.id]["ended_at"] is None
     assert asyncio.run(running_conferences(FakeAmi({}))) == []  # type: ignore[arg-type]
+
+
+def test_after_a_gap_a_conference_asterisk_no_longer_runs_has_ended(directory: Directory) -> None:
+    from directory.conferences import ConferenceStore
+
+    store = ConferenceStore(directory.db)
+    store.start("cug-case-1", None, "test", None, [], None)
+    store.start("cug-case-2", None, "test", None, [], None)
+    directory.db.execute("UPDATE conferences SET started_at = '2026-01-01T00:00:00+00:00'")
+    directory.db.conn.commit()
+    anna = directory.member_by_extension("2002")
+    assert anna is not None
+    ami = FakeAmi({"cug-case-2": [person(anna.id, "1.1")]})
+    asyncio.run(ConferenceLog(ContactLog(directory.db)).catch_up(ami))  # type: ignore[arg-type]
+    assert store.running("cug-case-1") is None
+    assert store.running("cug-case-2") is not None
