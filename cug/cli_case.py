@@ -531,6 +531,13 @@ def report(
                 f"p90 {duration(r.escalation_wait_p90_s)}; nobody took "
                 f"{r.escalations_exhausted}"
             )
+    for r in table:
+        if r.case_conferences or r.cases_with_conference:
+            share = f"{r.conference_share:.0%}" if r.conference_share is not None else "-"
+            click.echo(
+                f"{r.district} {r.month} case conferences: {r.case_conferences}; cases "
+                f"reported that had one: {r.cases_with_conference} of {r.cases} ({share})"
+            )
     _print_spending(db, table, district, month)
     for r in table:
         for title, reasons in (("declined", r.decline_reasons), ("failed", r.failure_reasons)):

@@ -117,3 +117,20 @@ def test_each_call_is_an_announced_cug_leg_into_the_conference(directory: Direct
     assert variables["CUG_CONF_PROFILE"] == "cug-member"
     assert action["ActionID"] == f"cug-conference-{call.id}-2"
     assert all("\n" not in str(v) for v in action.values())
+
+
+def test_the_report_counts_conferences_and_the_share_of_cases_that_had_one(
+    directory: Directory,
+) -> None:
+    from directory.report import district_month_report
+
+    cases = [new_case(directory, "hiv"), new_case(directory, "neglect"), new_case(directory, "hiv")]
+    grace = member(directory, "2001")
+    start_case_conference(directory, cases[0], grace, "member:2001")
+    start_case_conference(directory, cases[0], None, "cli:x")  # the same, still running
+    ConferenceStore(directory.db).end(f"cug-case-{cases[0]}")
+    start_case_conference(directory, cases[0], grace, "member:2001")  # a second one
+    start_case_conference(directory, cases[2], grace, "member:2001")
+    (oyam,) = district_month_report(directory.db, district="Oyam")
+    assert (oyam.cases, oyam.case_conferences, oyam.cases_with_conference) == (3, 3, 2)
+    assert oyam.to_dict()["conference_share"] == 2 / 3
