@@ -375,3 +375,51 @@ def test_the_leader_invites_one_more_from_the_keypad(pbx: Pbx, bridge: int) -> N
                 sarah.hang_up_now()
             pbx.cli(f"confbridge kick cug-bridge-{bridge} all")
     assert pulled_in(pbx, mark) == ["3010"]
+
+
+def test_a_member_joins_from_their_mobile_and_a_full_bridge_lets_no_more_in(
+    pbx: Pbx,
+) -> None:
+    out = pbx.cug(
+        "conference",
+        "add-bridge",
+        "--code",
+        "108",
+        "--district",
+        "Oyam",
+        "--label",
+        "Small",
+        "--max-members",
+        "2",
+    ).stdout
+    small = int(out.split()[1])
+    trunk = pbx.trunk()
+    assert trunk.register() == 200
+    mark = pbx.ami.mark()
+    sarah = join(pbx.phone("3001"), "108", hold_ms=40000)
+    others = []
+    try:
+        assert joined(pbx, mark, "3001")["Admin"] == "Yes"
+        # Anna on her mobile, over the trunk: let in by her caller ID, into the same bridge.
+        anna = trunk.call("108", caller="0772200002", talk_ms=4000)
+        assert anna.code == 200
+        assert joined(pbx, mark, "3002")["Conference"] == f"cug-bridge-{small}"
+        # Two in (the leader and Ben): ConfBridge locks the bridge, the next is told so.
+        ben = join(pbx.phone("3003"), "108", hold_ms=30000)
+        others.append(ben)
+        joined(pbx, mark, "3003")
+        nakato = join(pbx.phone("3009"), "108", hold_ms=20000)
+        others.append(nakato)
+        nakato.wait(timeout=40)
+        assert nakato.code == 200 and nakato.ended_by_asterisk
+        assert [
+            e
+            for e in pbx.ami.since(mark, "ConfbridgeJoin")
+            if e.get("ChanVariable") == who(pbx, "3009")
+        ] == []
+    finally:
+        for phone in (sarah, *others):
+            if phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick cug-bridge-{small} all")
+        pbx.cug("directory", "short-codes", "remove", "108", check=False)
