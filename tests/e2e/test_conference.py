@@ -295,6 +295,11 @@ def test_a_supervisors_code_pulls_in_exactly_the_case_people_and_logs_a_no_answe
     assert {r["caller_member_id"] for r in joined_rows} == {
         pbx.member_id(x) for x in ("3001", "3002", "3004")
     }
+    shown = pbx.cug("case", "show", str(case)).stdout
+    line = next(x for x in shown.splitlines() if "case conference" in x)
+    for who_took_part in ("Supervisor Sarah (3001)", "Worker Anna (3002)", "Police Oyam (3004)"):
+        assert who_took_part in line
+    assert line.endswith("Health Oyam (3005) did not answer")
 
 
 def test_a_bad_case_conference_is_refused_and_calls_nobody(pbx: Pbx, conference_code: str) -> None:

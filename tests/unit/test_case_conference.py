@@ -134,3 +134,50 @@ def test_the_report_counts_conferences_and_the_share_of_cases_that_had_one(
     (oyam,) = district_month_report(directory.db, district="Oyam")
     assert (oyam.cases, oyam.case_conferences, oyam.cases_with_conference) == (3, 3, 2)
     assert oyam.to_dict()["conference_share"] == 2 / 3
+
+
+def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
+    directory: Directory,
+) -> None:
+    from agi.contact_log import ContactLog, participation_contact
+    from directory.conference_view import case_conferences, describe
+
+    case = new_case(directory, "hiv")
+    grace, okello, acen = (member(directory, x) for x in ("2001", "2002", "2005"))
+    start_case_conference(directory, case, grace, "member:2001")
+    name = f"cug-case-{case}"
+    directory.db.execute("UPDATE conferences SET started_at = '2026-12-04T14:02:00+00:00'")
+    directory.db.conn.commit()
+    rows = [
+        participation_contact(
+            "1.1",
+            member_id=grace.id,
+            conference=name,
+            joined_at="2026-12-04T14:02:01+00:00",
+            left_at="2026-12-04T14:19:00+00:00",
+        ),
+        participation_contact(
+            "1.2",
+            member_id=okello.id,
+            conference=name,
+            invited_by=grace.id,
+            joined_at="2026-12-04T14:02:30+00:00",
+            left_at="2026-12-04T14:19:00+00:00",
+        ),
+        {
+            **participation_contact(
+                "call-3", member_id=acen.id, conference=name, invited_by=grace.id, joined_at=None
+            ),
+            "placed_at": "2026-12-04T14:02:00+00:00",
+            "outcome": "no_answer",
+        },
+    ]
+    ContactLog(directory.db).write_rows(rows)
+    ConferenceStore(directory.db).end(name)
+    directory.db.execute("UPDATE conferences SET ended_at = '2026-12-04T14:19:02+00:00'")
+    directory.db.conn.commit()
+    (conference,) = case_conferences(directory.db, case)
+    assert describe(conference) == (
+        "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
+        "Dr. Acen Sarah (2005) did not answer"
+    )
