@@ -110,6 +110,31 @@ def start_case_conference(
     return name, calls, None
 
 
+def conference_name(case_or_name: str) -> str:
+    """A case number (or a conference's own name, cug-case-12 / cug-bridge-3) as the name."""
+    text = case_or_name.strip()
+    return text if text.startswith("cug-") else f"{CASE_PREFIX}{text}"
+
+
+def invite_by_admin(
+    directory: Directory, conference: str, extension: str, actor: str
+) -> tuple[list[int], str]:
+    """An admin (CLI, API) calls one more member into the running `conference`: the new
+    call's id (none when they are already being called or in it), or why not."""
+    store = ConferenceStore(directory.db)
+    running = store.running(conference)
+    if running is None:
+        return [], f"no conference {conference[:40]!r} is running"
+    invitee = directory.member_by_extension(extension.strip())
+    if invitee is None or not invitee.active:
+        return [], f"{extension[:10]!r} is not an active member's extension"
+    case_id = None
+    if conference.startswith(CASE_PREFIX):
+        case_id = int(conference.removeprefix(CASE_PREFIX))
+    _, calls, _ = store.start(conference, case_id, actor, running[1], [(invitee.id, False)], None)
+    return calls, ""
+
+
 class BridgeRoutes:
     def __init__(self, directory: Directory, pins: PinPolicy | None = None) -> None:
         self.directory = directory

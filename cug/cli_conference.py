@@ -188,22 +188,15 @@ def start_cmd(s: Settings, case: str, leader: str) -> None:
 def invite_cmd(s: Settings, case: str, extension: str) -> None:
     """Call one more member (EXTENSION) into the running conference on CASE (a case number,
     or a bridge's conference name cug-bridge-<id>), announced like the others."""
-    from directory.conferences import ConferenceStore
+    from agi.bridge_routes import conference_name, invite_by_admin
 
     db = open_db(s.db)
-    directory = Directory(db)
-    name = case if case.startswith("cug-") else f"cug-case-{case.strip()}"
-    store = ConferenceStore(db)
-    running = store.running(name)
-    if running is None:
-        raise click.ClickException(f"no conference {name[:40]!r} is running")
-    invitee = _active_member(directory, extension)
-    case_id = int(name.removeprefix("cug-case-")) if name.startswith("cug-case-") else None
-    _, calls, _ = store.start(
-        name, case_id, audit.cli_actor(), running[1], [(invitee.id, False)], None
-    )
+    name = conference_name(case)
+    calls, refusal = invite_by_admin(Directory(db), name, extension, audit.cli_actor())
+    if refusal:
+        raise click.ClickException(refusal)
     if not calls:
-        click.echo(f"{invitee.name} ({invitee.extension}) is already called into {name}")
+        click.echo(f"{extension.strip()} is already called into {name}")
         return
     _print_calls(db, name, calls)
 
