@@ -113,6 +113,9 @@ class ConferenceCalls:
             log.info("conference %s ended", name[:40])
 
     async def run(self, interval: float = 0.5) -> None:
+        abandoned = self.store.abandon_calling()
+        if abandoned:
+            log.warning("%d conference calls were being placed when the service stopped", abandoned)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)

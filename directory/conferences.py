@@ -140,6 +140,17 @@ class ConferenceStore:
                 )
         return due
 
+    def abandon_calling(self) -> int:
+        """At the service's start: calls it was placing when it stopped are over for it (a
+        member who took one is in the conference and logged by ConfBridge's events)."""
+        with writing(self.db):
+            cursor = self.db.execute(
+                "UPDATE conference_calls SET status = 'failed', updated_at = ? "
+                "WHERE status = 'calling'",
+                (audit.now(),),
+            )
+        return cursor.rowcount
+
     def tried(self, call_id: int, outcome: str) -> None:
         self.db.execute(
             "UPDATE conference_calls SET attempts = attempts + 1, outcome = ?, updated_at = ? "

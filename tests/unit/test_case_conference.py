@@ -181,3 +181,16 @@ def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
         "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
         "Dr. Acen Sarah (2005) did not answer"
     )
+
+
+def test_calls_being_placed_when_the_service_stopped_are_not_waited_for(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "hiv")
+    start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    store = ConferenceStore(directory.db)
+    claimed = store.claim_due()
+    assert claimed and store.abandon_calling() == len(claimed)
+    # Started again, the people whose calls were lost are called again.
+    _, calls, _ = start_case_conference(directory, case, member(directory, "2001"), "m")
+    assert len(calls) == len(claimed)
