@@ -12,12 +12,25 @@ from tests.e2e.harness import SIPP_DIR, Phone, final_response, messages
 from tests.e2e.mobiles import dtmf_pcap
 
 
-def conference_scenario(work: Path, name: str, keys: str, hold_ms: int, pause_ms: int) -> Path:
+def conference_scenario(
+    work: Path,
+    name: str,
+    keys: str,
+    hold_ms: int,
+    pause_ms: int,
+    media: tuple[Path, int] | None = None,
+) -> Path:
+    """The scenario file for one call; `media`: (an RTP pcap, its length in ms) played again
+    and again while the call is held (for benchmarks: audio to mix)."""
     text = (SIPP_DIR / "conference.xml.in").read_text()
     block = ""
     if keys:
         pcap = dtmf_pcap(keys, work / f"{name}-keys.pcap")
         block = f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
+    elif media is not None:
+        pcap, length_ms = media
+        play = f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+        block = (play + f'  <pause milliseconds="{length_ms}"/>\n') * max(1, hold_ms // length_ms)
     text = text.replace("@KEY_BLOCK@", block).replace("@HOLD_MS@", str(hold_ms))
     text = text.replace("@PAUSE_MS@", str(pause_ms))
     text = text.replace("@KEYS@", keys or "nothing")
@@ -59,12 +72,17 @@ class InConference:
 
 
 def join(
-    phone: Phone, dialed: str, hold_ms: int = 8000, keys: str = "", pause_ms: int = 1500
+    phone: Phone,
+    dialed: str,
+    hold_ms: int = 8000,
+    keys: str = "",
+    pause_ms: int = 1500,
+    media: tuple[Path, int] | None = None,
 ) -> InConference:
-    """`phone` calls `dialed` (a bridge's code), keys in `keys` `pause_ms` after the answer
-    and stays up to `hold_ms` ms."""
+    """`phone` calls `dialed` (a bridge's code), keys in `keys` (or plays `media`) `pause_ms`
+    after the answer and stays up to `hold_ms` ms."""
     trace = phone._trace("conference")
-    scenario = conference_scenario(phone.pbx.work, trace.stem, keys, hold_ms, pause_ms)
+    scenario = conference_scenario(phone.pbx.work, trace.stem, keys, hold_ms, pause_ms, media)
     cmd = phone._sipp(
         "conference.xml",
         trace,
