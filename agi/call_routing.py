@@ -11,6 +11,7 @@ import logging
 import time
 
 from agi import variables as v
+from agi.bridge_routes import BridgeRoutes
 from agi.call_plan import dial_route, refuse_route
 from agi.call_tags import CallTags, encode
 from agi.fastagi import AgiCall
@@ -33,6 +34,7 @@ class CallRoutes:
         self.policy = policy
         self.cases = CaseLookup(directory.db)
         self.chains = ChainStore(directory.db)
+        self.bridges = BridgeRoutes(directory)
 
     async def member_call(self, call: AgiCall) -> None:
         """A call from a member's SIP phone: arg 1 is the endpoint, arg 2 what was dialed."""
@@ -49,6 +51,14 @@ class CallRoutes:
         started = time.perf_counter()
         rest, urgent = split_urgent(dialed)
         number, keyed = split_case_prefix(rest)
+        if caller is not None and caller.active and len(number) == 3:
+            code = self.directory.short_code(number)
+            if code is not None and code.kind == "bridge":
+                await call.set_variable(v.ROUTE, self.bridges.route(caller, code))
+                return
+            if code is not None and code.kind == "conference":
+                await call.set_variable(v.ROUTE, self.bridges.case_conference(caller, code, keyed))
+                return
         decision = route_call(self.directory, CallRequest(caller, number, self.policy))
         callee = decision.targets[0] if len(decision.targets) == 1 else None
         link = CaseLink()

@@ -192,7 +192,58 @@ def call_contact(cdr: Cdr, tags: CallTags | None, callee_key: str, **fields: Any
 
 # Calls whose CDR is no contact: a flash (the flash log holds it) and a call back on which
 # the member dialed nothing (the service logs the call back from OriginateResponse).
-UNLOGGED_KINDS = frozenset({"flash", "callback"})
+UNLOGGED_KINDS = frozenset({"flash", "callback", "conference-pin"})
+# A member's call into a conference: each participation is a contact of kind conference,
+# from AMI's ConfbridgeJoin/Leave (agi/conference_log.py) and this call's CDR. ConfBridge's
+# own announcer and recorder channels are no contacts. (A call that never got past the PIN
+# is tagged conference-pin: not a participation.)
+CONFERENCE_KIND = "conference"
+_CONFERENCE_CHANNELS = ("CBAnn/", "CBRec/")
+_CASE_CONFERENCE = re.compile(r"^cug-case-([0-9]{1,9})$")
+
+
+def conference_case(conference: str) -> int | None:
+    """The case of a case conference (ConfBridge name cug-case-<case>), else None."""
+    found = _CASE_CONFERENCE.match(conference or "")
+    return int(found.group(1)) if found else None
+
+
+def participation_contact(
+    uniqueid: str,
+    *,
+    member_id: int | None,
+    conference: str,
+    invited_by: int | None = None,
+    joined_at: str | None,
+    left_at: str | None = None,
+    linkedid: str = "",
+) -> dict[str, Any]:
+    """One member's time in a conference: the member is the caller, whoever called them in
+    (a case conference's pull-in, an invitation) the callee; its case is the conference's."""
+    case_id = conference_case(conference)
+    return {
+        "kind": CONFERENCE_KIND,
+        "source_key": f"{CONFERENCE_KIND}:{uniqueid}",
+        "uniqueid": uniqueid,
+        "linkedid": linkedid or uniqueid,
+        "caller_member_id": member_id,
+        "caller_number": "",
+        "callee_member_id": invited_by,
+        "callee_number": "",
+        "dialed": conference[:40],
+        "placed_at": joined_at,
+        "answered_at": joined_at,
+        "ended_at": left_at,
+        "outcome": "answered",
+        "refusal": "",
+        "case_id": case_id,
+        "link": CONFERENCE_KIND if case_id else "",
+        "link_note": "",
+        "after_close": 0,
+        "step": None,
+        "confirm": None,
+        "recorded_at": now(),
+    }
 
 
 def system_contact(
@@ -278,9 +329,13 @@ class ContactLog:
     def contact_from_cdr(self, cdr: Cdr) -> dict[str, Any] | None:
         if not cdr.uniqueid:
             return None
+        if cdr.channel.startswith(_CONFERENCE_CHANNELS):
+            return None
         tags = decode(cdr.userfield)
         if tags is not None and tags.kind == "reminder":
             return self._reminder_from_cdr(cdr, tags)
+        if tags is not None and tags.kind == CONFERENCE_KIND:
+            return self._participation_from_cdr(cdr, tags)
         if tags is not None and tags.kind in UNLOGGED_KINDS:
             return None
         inner = Leg.parse(cdr.channel)
@@ -344,6 +399,21 @@ class ContactLog:
             refusal="",
             step=leg.step,
             confirm=1,
+        )
+
+    def _participation_from_cdr(self, cdr: Cdr, tags: CallTags) -> dict[str, Any] | None:
+        """A member's call into a conference, after it ended: from the answer to the end (a
+        ConfbridgeJoin/Leave seen live makes the span exact: the widest span is kept)."""
+        if not cdr.answer or cdr.disposition != "ANSWERED":
+            return None
+        return participation_contact(
+            cdr.uniqueid,
+            member_id=tags.caller_id,
+            conference=tags.dialed,
+            invited_by=tags.callee_id,
+            joined_at=iso(cdr.answer),
+            left_at=iso(cdr.end),
+            linkedid=cdr.linkedid,
         )
 
     def _reminder_from_cdr(self, cdr: Cdr, tags: CallTags) -> dict[str, Any] | None:

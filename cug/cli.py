@@ -14,6 +14,7 @@ import click
 from cug import settings as settings_mod
 from cug.cli_api import api
 from cug.cli_case import case, report
+from cug.cli_conference import conference
 from cug.cli_directory import directory
 from cug.cli_escalation import escalation
 from cug.cli_sms import sms_gateway
@@ -53,6 +54,7 @@ main.add_command(api)
 main.add_command(escalation)
 main.add_command(sms_gateway)
 main.add_command(texts)
+main.add_command(conference)
 
 
 @main.command()

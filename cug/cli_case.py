@@ -26,6 +26,7 @@ from directory.cases import (
     reopen_case,
     set_follow_up,
 )
+from directory.conference_view import describe as describe_conference
 from directory.lookup import Directory
 from directory.manual_links import link_contact
 from directory.referrals import case_referrals, make_referral, move_referral
@@ -417,6 +418,10 @@ def show_cmd(s: Settings, case_ident: str, as_json: bool) -> None:
         for h in r["history"]:
             why = f": {h['reason']}" if h["reason"] else ""
             click.echo(f"      {h['at'][:19]}  {h['status']} by {h['actor']}{why}")
+    if details["conferences"]:
+        click.echo("conferences:")
+    for conference in details["conferences"]:
+        click.echo(f"  {describe_conference(conference)}")
     click.echo("timeline:")
     for line in _timeline(details):
         click.echo(f"  {line}")
@@ -530,6 +535,13 @@ def report(
                 f"{steps or 'no step'}; wait median {duration(r.escalation_wait_median_s)}, "
                 f"p90 {duration(r.escalation_wait_p90_s)}; nobody took "
                 f"{r.escalations_exhausted}"
+            )
+    for r in table:
+        if r.case_conferences or r.cases_with_conference:
+            share = f"{r.conference_share:.0%}" if r.conference_share is not None else "-"
+            click.echo(
+                f"{r.district} {r.month} case conferences: {r.case_conferences}; cases "
+                f"reported that had one: {r.cases_with_conference} of {r.cases} ({share})"
             )
     _print_spending(db, table, district, month)
     for r in table:

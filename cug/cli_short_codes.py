@@ -12,6 +12,7 @@ import click
 
 from cug.settings import Settings
 from directory import audit
+from directory.bridges import BridgeStore
 from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.members import reference_data
@@ -67,8 +68,14 @@ def list_cmd(s: Settings, as_json: bool = False) -> None:
 
 KINDS_HELP = (
     "supervisor: the caller's supervisor; role: every active member of --role in the caller's "
-    "district; outside: --number over the trunk."
+    "district; outside: --number over the trunk; bridge: the standing conference bridge "
+    "--bridge; conference: *<case>*<code> starts that case's conference."
 )
+BRIDGE_HELP = "For kind bridge: a bridge id (`cug conference bridges`)."
+
+
+def _bridge_ids(db) -> frozenset[int]:  # noqa: ANN001 - a sqlite_utils.Database
+    return frozenset(b.id for b in BridgeStore(db).all())
 
 
 @short_codes.command("add")
@@ -77,14 +84,19 @@ KINDS_HELP = (
 @click.option("--role", default="", help="For kind role: a role code (`cug directory roles`).")
 @click.option("--number", default="", help="For kind outside: e.g. 116, or any valid number.")
 @click.option("--label", required=True, help="What members and admins see, e.g. 'Police desk'.")
+@click.option("--bridge", default="", help=BRIDGE_HELP)
 @click.pass_obj
-def add_cmd(s: Settings, code: str, kind: str, role: str, number: str, label: str) -> None:
+def add_cmd(
+    s: Settings, code: str, kind: str, role: str, number: str, label: str, bridge: str
+) -> None:
     """Add short code CODE (three digits)."""
     db = open_db(s.db)
     roles, _ = reference_data(db)
-    values = ShortCodeValues(code, kind, role, number, label)
+    values = ShortCodeValues(code, kind, role, number, label, bridge)
     try:
-        added = add_short_code(ShortCodeStore(db), Directory(db), roles, values, audit.cli_actor())
+        added = add_short_code(
+            ShortCodeStore(db), Directory(db), roles, values, audit.cli_actor(), _bridge_ids(db)
+        )
     except ShortCodeError as exc:
         raise _refused(exc) from None
     click.echo(f"added {_line(added)}")
@@ -97,6 +109,7 @@ def add_cmd(s: Settings, code: str, kind: str, role: str, number: str, label: st
 @click.option("--role", help="For kind role: a role code.")
 @click.option("--number", help="For kind outside: the number rung over the trunk.")
 @click.option("--label")
+@click.option("--bridge", help=BRIDGE_HELP)
 @click.pass_obj
 def edit_cmd(s: Settings, code: str, **changes: str | None) -> None:
     """Change what short code CODE reaches or its label; options not given stay as they are."""
@@ -104,7 +117,13 @@ def edit_cmd(s: Settings, code: str, **changes: str | None) -> None:
     roles, _ = reference_data(db)
     try:
         before, after = edit_short_code(
-            ShortCodeStore(db), ChainStore(db), roles, code, changes, audit.cli_actor()
+            ShortCodeStore(db),
+            ChainStore(db),
+            roles,
+            code,
+            changes,
+            audit.cli_actor(),
+            _bridge_ids(db),
         )
     except ShortCodeError as exc:
         raise _refused(exc) from None

@@ -13,6 +13,8 @@ from agi import variables
 from agi.ami import AmiLink
 from agi.call_routing import CallRoutes
 from agi.callbacks import Callbacks
+from agi.conference_calls import ConferenceCalls
+from agi.conference_log import ConferenceLog
 from agi.contact_log import ContactLog
 from agi.fastagi import FastAgiServer
 from agi.member_endpoints import EndpointSync
@@ -97,6 +99,8 @@ async def run(settings: Settings) -> None:
     routes = CallRoutes(directory, policy_from(settings))
     agi = FastAgiServer()
     agi.route(variables.ROUTE_MEMBER_CALL, routes.member_call)
+    agi.route(variables.ROUTE_BRIDGE_PIN, routes.bridges.bridge_pin)
+    agi.route(variables.ROUTE_CONFERENCE_INVITE, routes.bridges.conference_invite)
     trunk = TrunkRoutes(
         routes,
         directory,
@@ -141,6 +145,22 @@ async def run(settings: Settings) -> None:
     else:
         log.warning("no asterisk_etc/endpoints_db in settings: member endpoints not kept in step")
     ami.on_event("Cdr", contacts.on_event)
+    conference_log = ConferenceLog(contacts)
+    ami.on_event("ConfbridgeJoin", conference_log.on_join)
+    ami.on_event("ConfbridgeLeave", conference_log.on_leave)
+    ami.on_login(lambda: conference_log.catch_up(ami))
+    conference_calls = ConferenceCalls(
+        db,
+        ami,
+        contacts,
+        delivery.notify,
+        ring_seconds=settings.ring_seconds,
+        answer_seconds=2 * (settings.key_seconds + 10),  # as CUG_CONFIRM_SECONDS
+        trunk=settings.trunk_enabled,
+    )
+    routes.bridges.calls_requested = conference_calls.wake
+    ami.on_event("ConfbridgeEnd", conference_calls.on_end)
+    tasks.append(asyncio.create_task(conference_calls.run()))
     tasks.append(asyncio.create_task(contacts.run()))
     if settings.cdr_file is not None:
         cdr_file = settings.cdr_file

@@ -9,6 +9,7 @@ import sqlite_utils
 from directory.case_model import CASE_STATUSES, Case, rows
 from directory.case_values import CaseError
 from directory.cases import case_events
+from directory.conference_view import case_conferences
 from directory.referrals import case_referrals, referral_history
 from directory.report import case_response
 
@@ -99,4 +100,5 @@ def case_details(db: sqlite_utils.Database, case: Case) -> dict[str, Any]:
         "referrals": referrals,
         "events": case_events(db, case.id),
         "contacts": contacts,
+        "conferences": case_conferences(db, case.id),
     }

@@ -13,6 +13,8 @@ _MEMBER_COLUMNS = (
     "id, name, phone, extension, role, district, sub_county, organisation, "
     "supervisor_id, language, active, sip_password"
 )
+_CODE_COLUMNS = "s.code, s.kind, s.role, s.number, s.label, b.bridge_id"
+_CODE_BRIDGE = "LEFT JOIN short_code_bridges b ON b.code = s.code"
 
 
 def _member(cursor: sqlite3.Cursor) -> Member | None:
@@ -67,7 +69,8 @@ class Directory:
 
     def short_code(self, code: str) -> ShortCode | None:
         cursor = self.conn.execute(
-            "SELECT code, kind, role, number, label FROM short_codes WHERE code = ?", (code,)
+            f"SELECT {_CODE_COLUMNS} FROM short_codes s {_CODE_BRIDGE} WHERE s.code = ?",
+            (code,),
         )
         row = cursor.fetchone()
         if row is None:
@@ -76,7 +79,7 @@ class Directory:
 
     def short_codes(self) -> list[ShortCode]:
         rows = self.conn.execute(
-            "SELECT code, kind, role, number, label FROM short_codes ORDER BY code"
+            f"SELECT {_CODE_COLUMNS} FROM short_codes s {_CODE_BRIDGE} ORDER BY s.code"
         ).fetchall()
         return [ShortCode(*row) for row in rows]
 

@@ -53,11 +53,14 @@ class Member:
 @dataclass(frozen=True)
 class ShortCode:
     code: str
-    kind: str  # "supervisor" | "role" | "outside"
+    kind: str  # "supervisor" | "role" | "outside" | "bridge" | "conference"
     role: str | None
     number: str | None
     label: str
+    bridge_id: int | None = None  # for kind bridge: which standing bridge
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ShortCode:
-        return cls(row["code"], row["kind"], row["role"], row["number"], row["label"])
+        return cls(
+            row["code"], row["kind"], row["role"], row["number"], row["label"], row.get("bridge_id")
+        )

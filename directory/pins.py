@@ -46,7 +46,7 @@ def hash_pin(pin: str, salt: bytes | None = None) -> str:
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 
-def _matches(pin: str, stored: str) -> bool:
+def matches(pin: str, stored: str) -> bool:
     try:
         scheme, salt, digest = stored.split("$")
         expected = bytes.fromhex(digest)
@@ -99,7 +99,7 @@ class PinStore:
             return PinCheck.LOCKED
         if not valid_pin(pin):
             result = PinCheck.MALFORMED
-        elif _matches(pin, stored):
+        elif matches(pin, stored):
             result = PinCheck.OK
         else:
             result = PinCheck.WRONG

@@ -34,6 +34,11 @@ Definitions (the same everywhere in this module):
   (directory/spending.py), counted in the district the member was in when it was spent and
   the month of the install's local day (Africa/Kampala, not UTC: the daily caps count local
   days).
+* **Case conferences**: conferences started on a case (`conferences`, by pull-in or the CLI;
+  started twice while running is one), counted in the month (UTC) they started and the
+  case's district. `cases_with_conference` counts, of the cases reported that month (the
+  same cohort as the response figures), those that had at least one conference at any time;
+  `conference_share` is that over the month's cases.
 * **Overdue follow-up**: a case that is not closed, whose `follow_up_due` is before `as_of`
   (default now), with no contact linked to the case placed at or after `follow_up_due`.
 
@@ -115,15 +120,23 @@ class DistrictMonth:
     escalations_exhausted: int = 0
     sms_parts: int = 0
     callbacks: int = 0
+    case_conferences: int = 0
+    cases_with_conference: int = 0
 
     @property
     def linked_share(self) -> float | None:
         """Share of the district's contacts that month linked to a case (None: no contacts)."""
         return self.contacts_linked / self.contacts if self.contacts else None
 
+    @property
+    def conference_share(self) -> float | None:
+        """Share of the month's cases that had a case conference (None: no cases)."""
+        return self.cases_with_conference / self.cases if self.cases else None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["linked_share"] = self.linked_share
+        data["conference_share"] = self.conference_share
         return data
 
 
@@ -274,6 +287,7 @@ def district_month_report(
         _contact_counts(db, entry, district, month)
         _escalation_counts(db, entry, district, month)
         _spending_counts(db, entry, district, month)
+        _conference_counts(db, entry, district, month)
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_cases")
         if started and db.conn.in_transaction:
@@ -465,3 +479,25 @@ def _spending_counts(
     ):
         e = entry(r["district"] or "-", r["month"])
         e.sms_parts, e.callbacks = int(r["sms"]), int(r["calls"])
+
+
+def _conference_counts(
+    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
+) -> None:
+    where, params = _filters("f.started_at", "c.district", district, month)
+    for r in rows(
+        db.execute(
+            "SELECT c.district, strftime('%Y-%m', f.started_at) AS month, count(*) AS n "
+            f"FROM conferences f JOIN cases c ON c.id = f.case_id WHERE {where} GROUP BY 1, 2",
+            params,
+        )
+    ):
+        if r["month"] is not None:
+            entry(r["district"], r["month"]).case_conferences = r["n"]
+    for r in rows(
+        db.execute(
+            "SELECT district, month, count(*) AS n FROM _report_cases r "
+            "WHERE EXISTS (SELECT 1 FROM conferences f WHERE f.case_id = r.id) GROUP BY 1, 2"
+        )
+    ):
+        entry(r["district"], r["month"]).cases_with_conference = r["n"]

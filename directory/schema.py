@@ -554,6 +554,88 @@ def _m0013(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0014_conferences")
+def _m0014(db: sqlite_utils.Database) -> None:
+    # Conference bridges (directory/bridges.py): standing bridges per district or supervisor,
+    # reached by a short code of kind `bridge` (short_code_bridges); a code of kind
+    # `conference` starts a case conference (*<case>*<code>). Members of another district
+    # need the bridge's PIN (a salted scrypt hash); wrong PINs are counted per caller.
+    db["bridges"].create(
+        {
+            "id": int,
+            "label": str,
+            "district": str,
+            "leader_member_id": int,  # the supervisor of a supervisor's bridge
+            "pin_hash": str,
+            "max_members": int,
+            "ends_with_leader": int,  # 1: the bridge ends for all when the last leader leaves
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"label", "district", "created_at"},
+        defaults={"max_members": 20, "ends_with_leader": 1},
+        foreign_keys=[("district", "districts", "name"), ("leader_member_id", "members", "id")],
+    )
+    # Which bridge a short code of kind `bridge` reaches (a table of its own: the columns of
+    # short_codes stay as they were).
+    db["short_code_bridges"].create(
+        {"code": str, "bridge_id": int},
+        pk="code",
+        not_null={"bridge_id"},
+        foreign_keys=[("code", "short_codes", "code"), ("bridge_id", "bridges", "id")],
+    )
+    db["bridge_pin_failures"].create(
+        {"member_id": int, "failures": int, "locked_until": str},
+        pk="member_id",
+        defaults={"failures": 0},
+        foreign_keys=[("member_id", "members", "id")],
+    )
+    # Conferences the system calls people into: a case conference (one running per case:
+    # the partial unique index), or a standing bridge a leader invited someone to (no case);
+    # and each person called into one (invited by whom, tries, how it went).
+    db["conferences"].create(
+        {
+            "id": int,
+            "case_id": int,
+            "bridge": str,  # the ConfBridge conference name, cug-case-<case> or cug-bridge-<id>
+            "started_by": str,
+            "leader_member_id": int,
+            "started_at": str,
+            "ended_at": str,
+        },
+        pk="id",
+        not_null={"bridge", "started_by", "started_at"},
+        foreign_keys=[("case_id", "cases", "id"), ("leader_member_id", "members", "id")],
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX conferences_running ON conferences(bridge) WHERE ended_at IS NULL"
+    )
+    db["conference_calls"].create(
+        {
+            "id": int,
+            "conference_id": int,
+            "member_id": int,
+            "invited_by": int,  # the member who called them in (none: the system, an admin)
+            "leader": int,  # 1: joins as the leader (a case conference started from the CLI)
+            "status": str,  # requested | calling | answered | no_answer | failed
+            "attempts": int,
+            "outcome": str,  # the last try's: answered | no_answer | busy | unavailable | failed
+            "requested_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"conference_id", "member_id", "status", "requested_at"},
+        defaults={"attempts": 0, "leader": 0},
+        foreign_keys=[
+            ("conference_id", "conferences", "id"),
+            ("member_id", "members", "id"),
+            ("invited_by", "members", "id"),
+        ],
+    )
+    db["conference_calls"].create_index(["status"])
+    db["conference_calls"].create_index(["conference_id"])
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -20,7 +20,23 @@ from directory.transactions import writing
 
 
 def _values(code: ShortCode) -> dict[str, Any]:
-    return asdict(code)
+    """The short_codes row of `code` (its bridge, for kind bridge, is a row of its own)."""
+    values = asdict(code)
+    values.pop("bridge_id")
+    return values
+
+
+def _audited(code: ShortCode) -> dict[str, Any]:
+    values = _values(code)
+    if code.bridge_id is not None:
+        values["bridge_id"] = code.bridge_id
+    return values
+
+
+def _link_bridge(db: sqlite_utils.Database, code: ShortCode) -> None:
+    db.execute("DELETE FROM short_code_bridges WHERE code = ?", (code.code,))
+    if code.bridge_id is not None:
+        db["short_code_bridges"].insert({"code": code.code, "bridge_id": code.bridge_id})
 
 
 class ShortCodeStore:
@@ -37,19 +53,22 @@ class ShortCodeStore:
     def add(self, code: ShortCode, actor: str) -> None:
         with writing(self.db):
             self.db["short_codes"].insert(_values(code))
-            record(self.db, actor, "short_code.add", code.code, None, _values(code))
+            _link_bridge(self.db, code)
+            record(self.db, actor, "short_code.add", code.code, None, _audited(code))
 
     def replace(self, before: ShortCode, after: ShortCode, actor: str) -> None:
         with writing(self.db):
             self.db["short_codes"].update(before.code, _values(after))
-            record(self.db, actor, "short_code.edit", after.code, _values(before), _values(after))
+            _link_bridge(self.db, after)
+            record(self.db, actor, "short_code.edit", after.code, _audited(before), _audited(after))
 
     def remove(self, code: ShortCode, actor: str) -> None:
         with writing(self.db):
             word = self.word_of(code.code)
             self.db.execute("DELETE FROM short_code_words WHERE code = ?", (code.code,))
+            self.db.execute("DELETE FROM short_code_bridges WHERE code = ?", (code.code,))
             self.db["short_codes"].delete(code.code)
-            before = {**_values(code), "word": word} if word else _values(code)
+            before = {**_audited(code), "word": word} if word else _audited(code)
             record(self.db, actor, "short_code.remove", code.code, before, None)
 
     # A word per code, for texting it from a basic phone (`SUP <text>`): see

@@ -33,7 +33,7 @@ from routing.escalation import (
 )
 from routing.texts import COMMAND_WORDS
 
-KINDS = ("supervisor", "role", "outside")
+KINDS = ("supervisor", "role", "outside", "bridge", "conference")
 MAX_LABEL = 60
 
 
@@ -54,6 +54,7 @@ class ShortCodeValues:
     role: str = ""
     number: str = ""
     label: str = ""
+    bridge: str = ""  # for kind bridge: the bridge's id (`cug conference bridges`)
 
 
 def check_code(code: str) -> list[str]:
@@ -77,9 +78,12 @@ def check_code(code: str) -> list[str]:
     return []
 
 
-def _clean(values: ShortCodeValues, roles: set[str]) -> tuple[ShortCode, list[str]]:
+def _clean(
+    values: ShortCodeValues, roles: set[str], bridges: frozenset[int] = frozenset()
+) -> tuple[ShortCode, list[str]]:
     """The stored form of `values` and why it cannot be stored (code not checked here)."""
     reasons: list[str] = []
+    bridge_id = _bridge_id(values, bridges, reasons)
     kind = values.kind.strip().lower()
     role = values.role.strip().lower()
     number = values.number.strip()
@@ -101,8 +105,24 @@ def _clean(values: ShortCodeValues, roles: set[str]) -> tuple[ShortCode, list[st
         if kind in KINDS and kind != "outside":
             reasons.append("--number is only for kind outside")
     label = clean_text(values.label, "label", reasons, required=True, limit=MAX_LABEL)
-    clean = ShortCode(values.code, kind, role or None, number or None, label)
+    clean = ShortCode(values.code, kind, role or None, number or None, label, bridge_id)
     return clean, reasons
+
+
+def _bridge_id(values: ShortCodeValues, bridges: frozenset[int], reasons: list[str]) -> int | None:
+    """Kind bridge names a standing bridge (`--bridge ID`); no other kind takes one."""
+    kind, given = values.kind.strip().lower(), values.bridge.strip()
+    if kind != "bridge":
+        if given:
+            reasons.append("--bridge is only for kind bridge")
+        return None
+    if not given:
+        reasons.append("kind bridge needs --bridge (a bridge id, `cug conference bridges`)")
+        return None
+    if not given.isdigit() or int(given) not in bridges:
+        reasons.append(f"unknown bridge {given[:20]!r}")
+        return None
+    return int(given)
 
 
 def _clashes(directory: DirectoryView, store: ShortCodeStore, code: str) -> list[str]:
@@ -168,13 +188,15 @@ def add_short_code(
     roles: set[str],
     values: ShortCodeValues,
     actor: str,
+    bridges: frozenset[int] = frozenset(),
 ) -> ShortCode:
-    """A new short code, checked (every reason at once) and stored with an audit row."""
+    """A new short code, checked (every reason at once) and stored with an audit row;
+    `bridges`: the ids of the standing bridges a code of kind bridge may name."""
     code = values.code.strip()
     reasons = check_code(code)
     if not reasons:
         reasons += _clashes(directory, store, code)
-    clean, more = _clean(replace(values, code=code), roles)
+    clean, more = _clean(replace(values, code=code), roles, bridges)
     reasons += more
     if reasons:
         raise ShortCodeError(reasons)
@@ -189,6 +211,7 @@ def edit_short_code(
     code: str,
     changes: dict[str, str | None],
     actor: str,
+    bridges: frozenset[int] = frozenset(),
 ) -> tuple[ShortCode, ShortCode]:
     """Change a short code's kind, role, number or label (None: as it is); a new kind drops
     the role or number the old kind had unless given again. Returns (before, after)."""
@@ -203,8 +226,9 @@ def edit_short_code(
         role=_pick(changes.get("role"), "" if new_kind else before.role or ""),
         number=_pick(changes.get("number"), "" if new_kind else before.number or ""),
         label=_pick(changes.get("label"), before.label),
+        bridge=_pick(changes.get("bridge"), "" if new_kind else str(before.bridge_id or "")),
     )
-    after, reasons = _clean(values, roles)
+    after, reasons = _clean(values, roles, bridges)
     reasons += _dependants(store, chains, before, after)
     if reasons:
         raise ShortCodeError(reasons)
@@ -233,6 +257,10 @@ def remove_short_code(
 
 def describe(code: ShortCode) -> str:
     """What a code reaches, in words: `supervisor: the caller's supervisor`, `role: police`."""
+    if code.kind == "bridge":
+        return f"bridge: standing bridge {code.bridge_id}"
+    if code.kind == "conference":
+        return "conference: *<case>*<code> starts that case's conference"
     target = code.number or code.role or "the caller's supervisor"
     return f"{code.kind}: {target}"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite_utils
 from aiohttp import web
 
-from web import api_cases
+from web import api_cases, api_conferences
 from web.auth import DB_KEY, FailureLog, auth_middleware
 from web.errors import errors_middleware
 
@@ -23,6 +23,7 @@ def api_app(db: sqlite_utils.Database, failures: FailureLog | None = None) -> we
     )
     app[DB_KEY] = db
     app.add_routes(api_cases.routes)
+    app.add_routes(api_conferences.routes)
     return app
 
 

@@ -36,11 +36,12 @@ def _packets(pcap: bytes) -> list[tuple[float, bytes]]:
 
 
 def dtmf_pcap(keys: str, path: Path, gap_ms: int = 600) -> Path:
-    """A recording of `keys` pressed one after another (a space: a pause for the next prompt),
-    made from SIPp's recording of one key: each key its own RTP timestamp, sequence numbers
-    rising throughout. (SIPp's own dtmf_2833_* files all share an SSRC with unrelated
-    sequence numbers, so Asterisk drops a second key played from them as old or repeated.)"""
-    if not keys.strip() or not set(keys) <= set(EVENTS + " "):
+    """A recording of `keys` pressed one after another, made from SIPp's recording of one
+    key: each key its own RTP timestamp, sequence numbers rising throughout ("." is a pause
+    as long as one key, " " a pause for the next prompt). (SIPp's own dtmf_2833_* files all
+    share an SSRC with unrelated sequence numbers, so Asterisk drops a second key played
+    from them as old or repeated.)"""
+    if not keys.strip(" .") or not set(keys) <= set(EVENTS + ". "):
         raise ValueError(f"not keys of a phone: {keys!r}")
     recorded = RECORDED.read_bytes()
     packets = _packets(recorded)
@@ -50,6 +51,8 @@ def dtmf_pcap(keys: str, path: Path, gap_ms: int = 600) -> Path:
     for n, key in enumerate(keys):
         if key == " ":  # a pause: the prompt after the first number plays
             stamp += 8 * PAUSE_MS
+            continue
+        if key == ".":  # a pause as long as one key
             continue
         for at, packet in packets:
             frame = bytearray(packet)

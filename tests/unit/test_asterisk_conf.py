@@ -62,7 +62,15 @@ def test_the_service_user_hears_only_the_events_it_uses(tmp_path: Path) -> None:
     assert "eventfilter" not in watch and "write =\n" in watch  # read-only, every event
     events = (ROOT / "asterisk-conf" / "manager-service-events.conf").read_text()
     names = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\)", events, re.M))
-    assert names == {"Cdr", "OriginateResponse", "FullyBooted", "ContactStatus"}
+    assert names == {
+        "Cdr",
+        "OriginateResponse",
+        "FullyBooted",
+        "ContactStatus",
+        "ConfbridgeJoin",
+        "ConfbridgeLeave",
+        "ConfbridgeEnd",
+    }
 
 
 def sections(path: Path, tmp_path: Path) -> dict[str, dict[str, list[str]]]:

@@ -78,11 +78,22 @@ def test_every_dialplan_route_is_served(served_routes: set[str]) -> None:
         v.ROUTE_MEMBER_TEXT,
         v.ROUTE_FLASH_ENDED,
         v.ROUTE_CALLBACK_CALL,
+        v.ROUTE_BRIDGE_PIN,
+        v.ROUTE_CONFERENCE_INVITE,
     }
 
 
 @pytest.mark.parametrize(
-    "context", [v.CONTEXT_MEMBERS, v.CONTEXT_TRUNK, v.CONTEXT_FALLBACK, v.CONTEXT_CALLBACK]
+    "context",
+    [
+        v.CONTEXT_MEMBERS,
+        v.CONTEXT_TRUNK,
+        v.CONTEXT_FALLBACK,
+        v.CONTEXT_CALLBACK,
+        v.CONTEXT_BRIDGE,
+        v.CONTEXT_CONFERENCE_JOIN,
+        v.CONTEXT_LEG,
+    ],
 )
 def test_contexts_exist(context: str) -> None:
     assert re.search(r"^\[" + re.escape(context) + r"\]", CODE, re.M), context
@@ -103,6 +114,9 @@ ACTIONS = {
     v.ACTION_FLASH,
     v.ACTION_PIN,
     v.ACTION_VERIFIED,
+    v.ACTION_BRIDGE,
+    v.ACTION_BRIDGE_PIN,
+    v.ACTION_INVITED,
 }
 
 

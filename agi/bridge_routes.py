@@ -1,0 +1,269 @@
+"""FastAGI answers for calls to conference bridges: a short code of kind `bridge` (a standing
+bridge), and the PIN a member of another district keys in (route `bridge-pin`).
+
+The answer is one CUG_ROUTE, as for every call (agi/call_plan.py):
+
+    bridge|<cdr tags>|<conference>|<user profile>|<menu>|<max members>|<who>
+    bridgepin|<cdr tags>|<bridge id>
+    refuse|<reason>|<cdr tags>
+
+`<conference>` is the ConfBridge name (cug-bridge-<id>, cug-case-<case>), `<who>` the member's
+id, and the inviter's after a `-` for someone called in: the dialplan puts it in the channel
+variable CUG_CONF_MEMBER, which AMI's Confbridge events carry (manager.conf channelvars), so
+the contact log knows who joined. Every value is the service's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agi import variables as v
+from agi.call_plan import refuse_route
+from agi.call_tags import CallTags, encode
+from agi.contact_log import CONFERENCE_KIND
+from agi.fastagi import AgiCall
+from directory.bridges import BridgeStore
+from directory.cases import find_case
+from directory.conferences import ConferenceStore
+from directory.lookup import Directory
+from directory.model import Member, ShortCode
+from routing.bridges import (
+    BRIDGE_PREFIX,
+    CASE_PREFIX,
+    LEADER_MENU,
+    LEADER_PROFILE,
+    Admission,
+    Bridge,
+    BridgeRefusal,
+    Seat,
+    admit,
+    is_leader,
+    profile,
+)
+from routing.case_conference import ConferenceRefusal, plan_conference
+from routing.case_link import KeyedCase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PinPolicy:
+    attempts: int = 3  # wrong PINs in a row before a caller is locked out
+    lock_minutes: int = 15
+
+
+def join_route(tags: str, conference: str, seat: Seat, bridge: Bridge, who: str) -> str:
+    user, menu = profile(seat, bridge.ends_with_leader)
+    return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{bridge.max_members}|{who}"
+
+
+def conference_tags(member_id: int, conference: str, invited_by: int | None = None) -> str:
+    """The CDR tags of a member's call into a conference: the contact log takes each
+    participation from Asterisk's Confbridge events and this call's CDR (kind conference)."""
+    return encode(
+        CallTags(dialed=conference, caller_id=member_id, callee_id=invited_by, kind=CONFERENCE_KIND)
+    )
+
+
+def pin_tags(caller: Member, dialed: str) -> str:
+    """The tags of a call waiting for its PIN: not (yet) a participation."""
+    return encode(CallTags(dialed=dialed, caller_id=caller.id, kind=f"{CONFERENCE_KIND}-pin"))
+
+
+def _refused(caller: Member, dialed: str, reason: str) -> str:
+    tags = encode(CallTags(dialed=dialed, caller_id=caller.id, refusal=reason))
+    return refuse_route(reason, tags)
+
+
+CASE_CONFERENCE_MAX = 20  # members in one case conference (its leaders always get in)
+
+
+def _first_with_role(directory: Directory) -> Callable[[str, str], Member | None]:
+    def first(district: str, role: str) -> Member | None:
+        found = directory.members_with_role(district, role, 1)
+        return found[0] if found else None
+
+    return first
+
+
+def start_case_conference(
+    directory: Directory,
+    case_ident: int | str,
+    starter: Member | None,
+    actor: str,
+    lead: Member | None = None,
+) -> tuple[str, list[int], ConferenceRefusal | None]:
+    """Start (or join) the conference on a case and request the calls its plan makes:
+    (conference name, new call ids, refusal). Called for `*<case>*<code>` and the CLI."""
+    case = find_case(directory.db, case_ident)
+    plan = plan_conference(case, starter, directory.member, _first_with_role(directory), lead)
+    if plan.refusal is not None or case is None or plan.leader is None:
+        return "", [], plan.refusal or ConferenceRefusal.UNKNOWN_CASE
+    name = f"{CASE_PREFIX}{case.id}"
+    callees = [(m.id, starter is None and m.id == plan.leader.id) for m in plan.callees]
+    inviter = starter.id if starter else None
+    _, calls, _ = ConferenceStore(directory.db).start(
+        name, case.id, actor, plan.leader.id, callees, inviter
+    )
+    return name, calls, None
+
+
+def conference_name(case_or_name: str) -> str:
+    """A case number (or a conference's own name, cug-case-12 / cug-bridge-3) as the name."""
+    text = case_or_name.strip()
+    return text if text.startswith("cug-") else f"{CASE_PREFIX}{text}"
+
+
+def invite_by_admin(
+    directory: Directory, conference: str, extension: str, actor: str
+) -> tuple[list[int], str]:
+    """An admin (CLI, API) calls one more member into the running `conference`: the new
+    call's id (none when they are already being called or in it), or why not."""
+    store = ConferenceStore(directory.db)
+    running = store.running(conference)
+    if running is None:
+        return [], f"no conference {conference[:40]!r} is running"
+    invitee = directory.member_by_extension(extension.strip())
+    if invitee is None or not invitee.active:
+        return [], f"{extension[:10]!r} is not an active member's extension"
+    case_id = None
+    if conference.startswith(CASE_PREFIX):
+        case_id = int(conference.removeprefix(CASE_PREFIX))
+    _, calls, _ = store.start(conference, case_id, actor, running[1], [(invitee.id, False)], None)
+    return calls, ""
+
+
+class BridgeRoutes:
+    def __init__(self, directory: Directory, pins: PinPolicy | None = None) -> None:
+        self.directory = directory
+        self.bridges = BridgeStore(directory.db)
+        self.conferences = ConferenceStore(directory.db)
+        self.pins = pins or PinPolicy()
+        self.calls_requested: Callable[[], None] = lambda: None  # the service's wake-up
+
+    def case_conference(self, caller: Member, code: ShortCode, keyed: KeyedCase | None) -> str:
+        """`*<case>*<code>` by a leader: they join the case's conference as its leader while
+        the service calls the others in; refused (spoken, logged) with nobody called."""
+        reason: ConferenceRefusal | None = ConferenceRefusal.NO_CASE
+        name, calls = "", []
+        if keyed is not None and keyed.number is not None:
+            name, calls, reason = start_case_conference(
+                self.directory, keyed.number, caller, f"member:{caller.extension}"
+            )
+        if reason is not None:
+            log.info("case conference from %s refused: %s", caller.extension, reason.value)
+            return _refused(caller, code.code, reason.value)
+        log.info("%s starts %s: %d people called in", caller.extension, name, len(calls))
+        if calls:
+            self.calls_requested()
+        tags = conference_tags(caller.id, name)
+        return (
+            f"{v.ACTION_BRIDGE}|{tags}|{name}|{LEADER_PROFILE}|{LEADER_MENU}|"
+            f"{CASE_CONFERENCE_MAX}|{caller.id}"
+        )
+
+    def route(self, caller: Member, code: ShortCode) -> str:
+        """The route for an active member's call to a bridge short code."""
+        bridge = self.bridges.get(code.bridge_id) if code.bridge_id is not None else None
+        locked = self.bridges.pin_locked(caller.id)
+        admission = admit(caller, bridge, locked)
+        return self._answer(caller, code.code, bridge, admission)
+
+    def _answer(
+        self, caller: Member, dialed: str, bridge: Bridge | None, admission: Admission
+    ) -> str:
+        if admission.refusal is not None or bridge is None:
+            reason = (admission.refusal or BridgeRefusal.NO_BRIDGE).value
+            log.info("bridge call from %s to %s refused: %s", caller.extension, dialed, reason)
+            return _refused(caller, dialed, reason)
+        if admission.needs_pin:
+            log.info("bridge %d: %s asked for the PIN", bridge.id, caller.extension)
+            return f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
+        assert admission.seat is not None
+        log.info("bridge %d: %s joins as %s", bridge.id, caller.extension, admission.seat.value)
+        tags = conference_tags(caller.id, bridge.conference)
+        return join_route(tags, bridge.conference, admission.seat, bridge, str(caller.id))
+
+    async def bridge_pin(self, call: AgiCall) -> None:
+        """A member keyed in a bridge's PIN: arg 1 the endpoint, 2 the bridge id, 3 the PIN
+        (digits). Right: the join route; wrong: ask again; too many wrong: refused."""
+        endpoint, bridge_arg, pin = call.arg(1), call.arg(2), call.arg(3)
+        caller = self.directory.member_by_extension(endpoint) if endpoint else None
+        bridge = self.bridges.get(int(bridge_arg)) if bridge_arg.isdigit() else None
+        if caller is None or not caller.active or bridge is None:
+            log.warning("bridge PIN from %r for %r refused", endpoint[:20], bridge_arg[:20])
+            reason = "unknown_caller" if caller is None or not caller.active else "no_bridge"
+            await call.set_variable(v.ROUTE, refuse_route(reason, ""))
+            return
+        dialed = f"{BRIDGE_PREFIX}{bridge.id}"
+        checked = self.bridges.check_pin(
+            bridge.id, caller.id, pin, self.pins.attempts, self.pins.lock_minutes
+        )
+        if checked is None:
+            log.warning("bridge %d: %s locked out after wrong PINs", bridge.id, caller.extension)
+            route = _refused(caller, dialed, BridgeRefusal.PIN_LOCKED.value)
+        elif checked:
+            route = self._answer(caller, dialed, bridge, Admission(seat=Seat.MEMBER))
+        else:
+            log.info("bridge %d: wrong PIN from %s", bridge.id, caller.extension)
+            route = f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
+        await call.set_variable(v.ROUTE, route)
+
+    async def conference_invite(self, call: AgiCall) -> None:
+        """A leader in a conference keyed in an extension (leader menu, 0): arg 1 the
+        leader's member id (CUG_CONF_MEMBER), 2 the conference, 3 the extension. The
+        service calls that member in, announced like a pull-in."""
+        who, conference, dialed = call.arg(1).split("-")[0], call.arg(2), call.arg(3)
+        await call.set_variable(v.ROUTE, self.invite(who, conference, dialed))
+
+    def invite(self, who: str, conference: str, extension: str) -> str:
+        leader = self.directory.member(int(who)) if who.isdigit() else None
+        invitee = self.directory.member_by_extension(extension) if extension.isdigit() else None
+        reason = self._invite_refusal(leader, conference, invitee)
+        if reason:
+            log.info("invitation into %r refused: %s", conference[:40], reason)
+            return refuse_route(reason, "")
+        assert leader is not None and invitee is not None
+        running = self.conferences.running(conference)
+        case_id = (
+            int(conference.removeprefix(CASE_PREFIX))
+            if conference.startswith(CASE_PREFIX)
+            else None
+        )
+        lead_id = running[1] if running else leader.id
+        _, calls, _ = self.conferences.start(
+            conference,
+            case_id,
+            f"member:{leader.extension}",
+            lead_id,
+            [(invitee.id, False)],
+            leader.id,
+        )
+        if calls:
+            self.calls_requested()
+        log.info("%s invites %s into %s", leader.extension, invitee.extension, conference)
+        return v.ACTION_INVITED
+
+    def _invite_refusal(
+        self, leader: Member | None, conference: str, invitee: Member | None
+    ) -> str:
+        if leader is None or not leader.active:
+            return "unknown_caller"
+        if invitee is None:
+            return "not_a_member"
+        if not invitee.active:
+            return "inactive_member"
+        if invitee.id == leader.id:
+            return "self"
+        if conference.startswith(CASE_PREFIX):
+            running = self.conferences.running(conference)
+            if running is None or running[1] != leader.id:
+                return "not_the_leader"
+            return ""
+        bridge_id = conference.removeprefix(BRIDGE_PREFIX)
+        bridge = self.bridges.get(int(bridge_id)) if bridge_id.isdigit() else None
+        if bridge is None or not is_leader(leader, bridge):
+            return "not_the_leader"
+        return ""

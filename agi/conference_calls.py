@@ -1,0 +1,201 @@
+"""Calling people into a conference (a case conference's pull-in, an invitation): AMI
+Originate of a cug-leg Local channel into cug-conference-join.
+
+cug-leg rings the member's registered SIP phones, else their mobile over the trunk; whoever
+answers hears who calls them in and into which case ("call from 3001, you are entering
+conference number 12") and must press 1 (cug-confirm): a voicemail box never joins. Only
+then is the Originate answered and the member put into the conference. Someone who does not
+take the call is tried once more after `retry_after` seconds, then logged (a contact of kind
+conference, no_answer) and reported to the leader by text; the conference goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import sqlite_utils
+
+from agi.ami import FAILED_ORIGINATE, AmiLink, originate
+from agi.bridge_routes import conference_tags
+from agi.call_plan import encode_name
+from agi.call_tags import CallTags, encode
+from agi.contact_log import ContactLog, participation_contact
+from agi.variables import CONTEXT_CONFERENCE_JOIN, CONTEXT_LEG
+from directory.audit import now
+from directory.conferences import ConferenceCall, ConferenceStore
+from directory.lookup import Directory
+from directory.model import Member
+from routing.bridges import LEADER_MENU, LEADER_PROFILE, MEMBER_MENU, MEMBER_PROFILE
+
+log = logging.getLogger(__name__)
+
+ACTION_PREFIX = "cug-conference-"
+MAX_MEMBERS = 20
+
+
+def originate_action(
+    call: ConferenceCall,
+    member: Member,
+    leader: Member | None,
+    mobile: str,
+    ring_seconds: int,
+    answer_seconds: int,
+    attempt: int,
+) -> dict[str, str | list[str]]:
+    """The Originate for one try of `call` (every value the service's own)."""
+    inviter = call.invited_by or (leader.id if leader else None)
+    who = f"{member.id}-{call.invited_by}" if call.invited_by else str(member.id)
+    shown = leader.extension if leader else "0"
+    name = encode_name(leader.name if leader else "")
+    leg_tags = encode(
+        CallTags(dialed=call.bridge, caller_id=inviter, callee_id=member.id, case_id=call.case_id)
+    )
+    profile, menu = (LEADER_PROFILE, LEADER_MENU) if call.leader else (MEMBER_PROFILE, MEMBER_MENU)
+    return {
+        "Action": "Originate",
+        "Channel": f"Local/{member.extension}-{mobile}-c-1@{CONTEXT_LEG}/n",
+        "Context": CONTEXT_CONFERENCE_JOIN,
+        "Exten": "s",
+        "Priority": "1",
+        "Timeout": str((ring_seconds + answer_seconds) * 1000),
+        "CallerID": f'"CUG conference" <{shown}>',
+        "Async": "true",
+        "Variable": [
+            f"__CUG_CALL={shown}:{call.case_id or 0}:0:{name}",
+            f"__CUG_TAGS={leg_tags}",
+            f"__CUG_RING={ring_seconds}",
+            f"__CUG_CONF={call.bridge}",
+            f"CUG_CONF_MEMBER={who}",
+            f"CUG_CONF_TAGS={conference_tags(member.id, call.bridge, call.invited_by)}",
+            f"CUG_CONF_PROFILE={profile}",
+            f"CUG_CONF_MENU={menu}",
+            f"CUG_CONF_MAX={MAX_MEMBERS}",
+        ],
+        "ActionID": f"{ACTION_PREFIX}{call.id}-{attempt}",
+    }
+
+
+class ConferenceCalls:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        ami: AmiLink,
+        contacts: ContactLog,
+        notify: Callable[[int, str], None] | None,
+        ring_seconds: int,
+        answer_seconds: int,
+        trunk: bool,
+        retry_after: float = 5.0,
+    ) -> None:
+        self.store = ConferenceStore(db)
+        self.directory = Directory(db)
+        self.ami = ami
+        self.contacts = contacts
+        self.notify = notify
+        self.ring_seconds = ring_seconds
+        self.answer_seconds = answer_seconds
+        self.trunk = trunk
+        self.retry_after = retry_after
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.placed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def on_end(self, event: dict[str, str]) -> None:
+        """AMI ConfbridgeEnd: the conference is over; a new start makes a new one."""
+        name = event.get("Conference", "")
+        if name.startswith("cug-") and self.store.end(name[:40]):
+            log.info("conference %s ended", name[:40])
+
+    async def run(self, interval: float = 0.5) -> None:
+        abandoned = self.store.abandon_calling()
+        if abandoned:
+            log.warning("%d conference calls were being placed when the service stopped", abandoned)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+            if not self.ami.up:
+                continue
+            try:
+                for call in self.store.claim_due():
+                    task = asyncio.create_task(self._call(call))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except Exception:
+                log.exception("conference calls failed; will retry")
+
+    async def _call(self, call: ConferenceCall) -> None:
+        member = self.directory.member(call.member_id)
+        leader = self.directory.member(call.leader_member_id) if call.leader_member_id else None
+        if member is None or not member.active:
+            self.store.settle(call.id, "failed")
+            return
+        mobile = member.phone if self.trunk else ""
+        outcomes: list[str] = []
+        for attempt in (1, 2):
+            if attempt == 2:
+                await asyncio.sleep(self.retry_after)
+                if self.store.running(call.bridge) is None:
+                    log.info(
+                        "conference %s ended before the retry of %s", call.bridge, member.extension
+                    )
+                    break
+            action = originate_action(
+                call, member, leader, mobile, self.ring_seconds, self.answer_seconds, attempt
+            )
+            log.info("conference %s: calling %s (try %d)", call.bridge, member.extension, attempt)
+            self.placed += 1
+            answer = await originate(
+                self.ami,
+                action,
+                self.ring_seconds + self.answer_seconds,  # type: ignore[arg-type]
+            )
+            if answer.get("Response") == "Success":
+                self.store.tried(call.id, "answered")
+                self.store.settle(call.id, "answered")
+                return
+            # A cug-leg channel that was not taken ends the same way for Asterisk whether the
+            # phone rang out, was declined or could not be reached (OriginateResponse Reason
+            # 0): all are "did not answer"; busy (5) is told apart, the raw reason kept.
+            outcome = "failed" if answer is FAILED_ORIGINATE else "no_answer"
+            if answer.get("Reason") == "5":
+                outcome = "busy"
+            self.store.tried(call.id, outcome)
+            outcomes.append(f"{outcome}/r{answer.get('Reason', '-')[:2]}")
+        self._not_reached(call, member, outcomes)
+
+    def _not_reached(self, call: ConferenceCall, member: Member, outcomes: list[str]) -> None:
+        """Logged with how each try ended; a phone that rang out on any try did not answer."""
+        plain = [o.split("/")[0] for o in outcomes]
+        outcome = next((o for o in ("no_answer", "busy") if o in plain), "failed")
+        self.store.settle(call.id, "no_answer")
+        row = participation_contact(
+            f"call-{call.id}",
+            member_id=member.id,
+            conference=call.bridge,
+            invited_by=call.invited_by,
+            joined_at=None,
+        )
+        row.update(
+            placed_at=call.requested_at,
+            answered_at=None,
+            ended_at=now(),
+            outcome=outcome,
+            link_note="tries:" + ",".join(outcomes),
+        )
+        self.contacts.write_rows([row])
+        log.info("conference %s: %s not reached (%s)", call.bridge, member.extension, outcome)
+        lead = call.invited_by or call.leader_member_id
+        if self.notify is not None and lead and lead != member.id:
+            case = f" on case {call.case_id}" if call.case_id else ""
+            self.notify(
+                lead,
+                f"{member.name} ({member.extension}) did not answer the call into the "
+                f"conference{case}; tried twice. The conference goes on without them.",
+            )

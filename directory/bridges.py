@@ -1,0 +1,147 @@
+"""Standing conference bridges as stored, their PINs, and the count of wrong PINs per caller.
+
+A bridge is reached by a short code of kind `bridge` (short_codes.bridge_id). Only a salted
+scrypt hash of a PIN is kept. Wrong PINs are counted per calling member, over all bridges:
+after `attempts` in a row the member is locked out of PIN entry for `lock_minutes`. Every
+admin change is in the audit table (never the PIN).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from directory import audit
+from directory.pins import hash_pin, matches, valid_pin
+from directory.transactions import writing
+from routing.bridges import Bridge
+
+MAX_MEMBERS = 50
+
+
+def _bridge(row: tuple[Any, ...]) -> Bridge:
+    bid, label, district, leader, pin_hash, max_members, ends = row
+    return Bridge(
+        id=bid,
+        label=label,
+        district=district,
+        leader_member_id=leader,
+        has_pin=bool(pin_hash),
+        max_members=int(max_members or 20),
+        ends_with_leader=bool(ends),
+    )
+
+
+_COLUMNS = "id, label, district, leader_member_id, pin_hash, max_members, ends_with_leader"
+
+
+class BridgeError(ValueError):
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+class BridgeStore:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def get(self, bridge_id: int) -> Bridge | None:
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM bridges WHERE id = ?", (bridge_id,)
+        ).fetchone()
+        return _bridge(row) if row else None
+
+    def all(self) -> list[Bridge]:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM bridges ORDER BY id").fetchall()
+        return [_bridge(r) for r in rows]
+
+    def codes(self, bridge_id: int) -> list[str]:
+        sql = "SELECT code FROM short_codes WHERE kind = 'bridge' AND bridge_id = ? ORDER BY code"
+        return [r[0] for r in self.db.execute(sql, (bridge_id,))]
+
+    def add(
+        self,
+        label: str,
+        district: str,
+        leader_member_id: int | None,
+        pin: str | None,
+        max_members: int,
+        ends_with_leader: bool,
+        actor: str,
+    ) -> Bridge:
+        reasons = []
+        if not label.strip():
+            reasons.append("the label is missing")
+        known = self.db.execute("SELECT 1 FROM districts WHERE name = ?", (district,))
+        if known.fetchone() is None:
+            reasons.append(f"unknown district {district[:40]!r}")
+        if pin is not None and not valid_pin(pin):
+            reasons.append("a PIN is 4 to 8 digits")
+        if not 2 <= max_members <= MAX_MEMBERS:
+            reasons.append(f"the member limit is 2 to {MAX_MEMBERS}")
+        if reasons:
+            raise BridgeError(reasons)
+        values = {
+            "label": label.strip()[:60],
+            "district": district,
+            "leader_member_id": leader_member_id,
+            "pin_hash": hash_pin(pin) if pin else None,
+            "max_members": max_members,
+            "ends_with_leader": 1 if ends_with_leader else 0,
+            "created_at": audit.now(),
+        }
+        with writing(self.db):
+            bridge_id = self.db["bridges"].insert(values).last_pk
+            shown = {k: v for k, v in values.items() if k != "pin_hash"}
+            shown["pin"] = bool(pin)
+            audit.record(self.db, actor, "bridge.add", f"bridge:{bridge_id}", None, shown)
+        found = self.get(int(bridge_id))
+        assert found is not None
+        return found
+
+    def set_pin(self, bridge_id: int, pin: str | None, actor: str) -> None:
+        if pin is not None and not valid_pin(pin):
+            raise BridgeError(["a PIN is 4 to 8 digits"])
+        with writing(self.db):
+            self.db["bridges"].update(bridge_id, {"pin_hash": hash_pin(pin) if pin else None})
+            audit.record(
+                self.db, actor, "bridge.pin", f"bridge:{bridge_id}", None, {"pin": bool(pin)}
+            )
+
+    # ------------------------------------------------------------------ PIN tries
+    def pin_locked(self, member_id: int, at: datetime | None = None) -> bool:
+        row = self.db.execute(
+            "SELECT locked_until FROM bridge_pin_failures WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        at = at or datetime.now(UTC)
+        return bool(row and row[0] and datetime.fromisoformat(row[0]) > at)
+
+    def check_pin(
+        self, bridge_id: int, member_id: int, pin: str, attempts: int, lock_minutes: int
+    ) -> bool | None:
+        """True for the bridge's PIN, False for a wrong one (counted), None when the member
+        is locked out (a wrong PIN that reaches `attempts` in a row locks them out)."""
+        at = datetime.now(UTC)
+        if self.pin_locked(member_id, at):
+            return None
+        row = self.db.execute("SELECT pin_hash FROM bridges WHERE id = ?", (bridge_id,)).fetchone()
+        right = bool(row and row[0] and valid_pin(pin) and matches(pin, row[0]))
+        with writing(self.db):
+            if right:
+                self.db.execute("DELETE FROM bridge_pin_failures WHERE member_id = ?", (member_id,))
+                return True
+            found = self.db.execute(
+                "SELECT failures FROM bridge_pin_failures WHERE member_id = ?", (member_id,)
+            ).fetchone()
+            failures = (found[0] if found else 0) + 1
+            locked = None
+            if failures >= attempts:
+                locked = (at + timedelta(minutes=lock_minutes)).isoformat(timespec="seconds")
+                failures = 0
+            self.db["bridge_pin_failures"].upsert(
+                {"member_id": member_id, "failures": failures, "locked_until": locked},
+                pk="member_id",
+            )
+        return None if locked else False

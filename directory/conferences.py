@@ -1,0 +1,198 @@
+"""Conferences the system calls people into, and each call into them.
+
+One running conference per ConfBridge name (a partial unique index): a case conference
+started twice, from two phones or the CLI at once, is one bridge, and nobody already being
+called or in it is called again. A call is `requested` until the service claims it
+(`calling`), then `answered`, `no_answer` (two tries, the leader told) or `failed`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from directory import audit
+from directory.transactions import writing
+
+
+@dataclass(frozen=True)
+class ConferenceCall:
+    id: int
+    conference_id: int
+    bridge: str
+    case_id: int | None
+    member_id: int
+    invited_by: int | None
+    leader: bool
+    leader_member_id: int | None
+    requested_at: str
+
+
+_CALL = """
+SELECT k.id, k.conference_id, c.bridge, c.case_id, k.member_id, k.invited_by, k.leader,
+       c.leader_member_id, k.requested_at
+  FROM conference_calls k JOIN conferences c ON c.id = k.conference_id
+"""
+_LIVE = ("requested", "calling", "answered")
+
+
+def _call(row: tuple) -> ConferenceCall:
+    cid, conf, bridge, case_id, member_id, inviter, leader, lead_id, requested = row
+    return ConferenceCall(
+        cid, conf, bridge, case_id, member_id, inviter, bool(leader), lead_id, requested
+    )
+
+
+class ConferenceStore:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def running(self, bridge: str) -> tuple[int, int | None] | None:
+        """(conference id, leader's member id) of the running conference `bridge`."""
+        row = self.db.execute(
+            "SELECT id, leader_member_id FROM conferences WHERE bridge = ? AND ended_at IS NULL",
+            (bridge,),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _conference(
+        self, bridge: str, case_id: int | None, started_by: str, leader_id: int | None
+    ) -> tuple[int, bool]:
+        found = self.running(bridge)
+        if found is not None:
+            return found[0], False
+        try:
+            new = self.db["conferences"].insert(
+                {
+                    "case_id": case_id,
+                    "bridge": bridge,
+                    "started_by": started_by,
+                    "leader_member_id": leader_id,
+                    "started_at": audit.now(),
+                }
+            )
+        except sqlite3.IntegrityError:  # started at the same moment elsewhere: that one
+            found = self.running(bridge)
+            assert found is not None
+            return found[0], False
+        return int(new.last_pk), True
+
+    def start(
+        self,
+        bridge: str,
+        case_id: int | None,
+        started_by: str,
+        leader_id: int | None,
+        callees: list[tuple[int, bool]],
+        invited_by: int | None,
+    ) -> tuple[int, list[int], bool]:
+        """Start (or join) the conference `bridge` and request a call to each of `callees`
+        ((member id, joins as leader)) not already called into it. Returns the conference's
+        id, the new calls' ids and whether the conference is new."""
+        with writing(self.db):
+            conference_id, created = self._conference(bridge, case_id, started_by, leader_id)
+            live = {
+                r[0]
+                for r in self.db.execute(
+                    "SELECT member_id FROM conference_calls WHERE conference_id = ? "
+                    f"AND status IN ({','.join('?' * len(_LIVE))})",
+                    (conference_id, *_LIVE),
+                )
+            }
+            at = audit.now()
+            calls = []
+            for member_id, leader in callees:
+                if member_id in live:
+                    continue
+                row = self.db["conference_calls"].insert(
+                    {
+                        "conference_id": conference_id,
+                        "member_id": member_id,
+                        "invited_by": invited_by,
+                        "leader": 1 if leader else 0,
+                        "status": "requested",
+                        "requested_at": at,
+                        "updated_at": at,
+                    }
+                )
+                calls.append(int(row.last_pk))
+                live.add(member_id)
+            audit.record(
+                self.db,
+                started_by,
+                "conference.start" if created else "conference.invite",
+                bridge,
+                None,
+                {"case": case_id, "calls": calls},
+            )
+        return conference_id, calls, created
+
+    def claim_due(self) -> list[ConferenceCall]:
+        """The calls requested and not yet placed, now marked as being placed."""
+        with writing(self.db):
+            due = [_call(r) for r in self.db.execute(_CALL + "WHERE k.status = 'requested'")]
+            for call in due:
+                self.db.execute(
+                    "UPDATE conference_calls SET status = 'calling', updated_at = ? WHERE id = ?",
+                    (audit.now(), call.id),
+                )
+        return due
+
+    def abandon_calling(self) -> int:
+        """At the service's start: calls it was placing when it stopped are over for it (a
+        member who took one is in the conference and logged by ConfBridge's events)."""
+        with writing(self.db):
+            cursor = self.db.execute(
+                "UPDATE conference_calls SET status = 'failed', updated_at = ? "
+                "WHERE status = 'calling'",
+                (audit.now(),),
+            )
+        return cursor.rowcount
+
+    def tried(self, call_id: int, outcome: str) -> None:
+        self.db.execute(
+            "UPDATE conference_calls SET attempts = attempts + 1, outcome = ?, updated_at = ? "
+            "WHERE id = ?",
+            (outcome, audit.now(), call_id),
+        )
+        self.db.conn.commit()
+
+    def settle(self, call_id: int, status: str) -> None:
+        with writing(self.db):
+            self.db.execute(
+                "UPDATE conference_calls SET status = ?, updated_at = ? WHERE id = ?",
+                (status, audit.now(), call_id),
+            )
+
+    def end(self, bridge: str) -> bool:
+        """The conference `bridge` ended (ConfBridge says so): no call goes into it now."""
+        with writing(self.db):
+            cursor = self.db.execute(
+                "UPDATE conferences SET ended_at = ? WHERE bridge = ? AND ended_at IS NULL",
+                (audit.now(), bridge),
+            )
+        return cursor.rowcount > 0
+
+    def calls(self, conference_id: int) -> list[dict]:
+        return list(
+            self.db["conference_calls"].rows_where(
+                "conference_id = ?", [conference_id], order_by="id"
+            )
+        )
+
+    def end_all_but(self, running: set[str], older_than: str) -> list[str]:
+        """After a gap: the conferences Asterisk no longer runs (`running` are the ones it
+        does) ended meanwhile, unless started after `older_than` or still calling people in
+        (their first member may not have joined yet)."""
+        rows = self.db.execute(
+            "SELECT c.bridge FROM conferences c WHERE c.ended_at IS NULL AND c.started_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM conference_calls k WHERE k.conference_id = c.id "
+            "AND k.status IN ('requested', 'calling'))",
+            (older_than,),
+        ).fetchall()
+        gone = [r[0] for r in rows if r[0] not in running]
+        for bridge in gone:
+            self.end(bridge)
+        return gone

@@ -1,0 +1,196 @@
+"""Case conferences: who is called in, who may start one, one conference per case however
+often it is started, invitations, and the Originate each call is."""
+
+from __future__ import annotations
+
+from agi.bridge_routes import BridgeRoutes, start_case_conference
+from agi.conference_calls import originate_action
+from directory.cases import open_case
+from directory.conferences import ConferenceStore
+from directory.lookup import Directory
+from routing.case_conference import ConferenceRefusal
+from routing.case_link import KeyedCase
+
+
+def member(directory: Directory, ext: str):  # noqa: ANN201
+    found = directory.member_by_extension(ext)
+    assert found is not None
+    return found
+
+
+def new_case(directory: Directory, category: str, worker: str = "2002") -> int:
+    return open_case(directory.db, "test", district="Oyam", category=category, assign=worker).id
+
+
+def called(directory: Directory, calls: list[int]) -> list[str]:
+    return [_ext(directory, directory.db["conference_calls"].get(c)) for c in calls]
+
+
+def _ext(directory: Directory, row: dict) -> str:
+    m = directory.member(row["member_id"])
+    assert m is not None
+    return m.extension
+
+
+def test_sexual_abuse_calls_the_worker_police_health_and_probation_not_the_starter(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "sexual_abuse")
+    grace = member(directory, "2001")  # Okello's supervisor, starting it from her phone
+    name, calls, refusal = start_case_conference(directory, case, grace, "member:2001")
+    assert refusal is None and name == f"cug-case-{case}"
+    assert called(directory, calls) == ["2002", "2004", "2005", "2006"]
+
+
+def test_from_the_cli_the_supervisor_is_called_as_the_leader(directory: Directory) -> None:
+    case = new_case(directory, "hiv")
+    _, calls, _ = start_case_conference(directory, case, None, "cli:admin")
+    rows = [directory.db["conference_calls"].get(c) for c in calls]
+    assert [(_ext(directory, r), r["leader"]) for r in rows] == [
+        ("2001", 1),
+        ("2002", 0),
+        ("2005", 0),
+    ]
+    # Started again (another admin, a supervisor's phone at once): the same conference, and
+    # nobody is called twice.
+    again, more, _ = start_case_conference(directory, case, None, "cli:other")
+    assert again == f"cug-case-{case}" and more == []
+    _, more, _ = start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    assert more == []
+    assert directory.db.execute("SELECT count(*) FROM conferences").fetchone()[0] == 1
+
+
+def test_refusals_call_nobody(directory: Directory) -> None:
+    case = new_case(directory, "neglect")
+    worker = member(directory, "2003")
+    cases = [
+        (99999, member(directory, "2001"), ConferenceRefusal.UNKNOWN_CASE),
+        (case, worker, ConferenceRefusal.NOT_A_LEADER),
+    ]
+    for ident, starter, reason in cases:
+        assert start_case_conference(directory, ident, starter, "x")[2] is reason
+    # A worker with no supervisor: nobody to lead it from the CLI.
+    orphan = new_case(directory, "neglect", worker="2008")
+    assert start_case_conference(directory, orphan, None, "x")[2] is ConferenceRefusal.NO_LEADER
+    routes = BridgeRoutes(directory)
+    code = directory.short_code("100")
+    assert code is not None
+    route = routes.case_conference(member(directory, "2001"), code, None)
+    assert route.startswith("refuse|conference_no_case|")
+    assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
+    ok = routes.case_conference(member(directory, "2001"), code, KeyedCase(str(case)))
+    assert ok.split("|")[2:5] == [f"cug-case-{case}", "cug-leader", "cug-leader-menu"]
+
+
+def test_an_invitation_needs_the_leader_and_an_active_member(directory: Directory) -> None:
+    case = new_case(directory, "hiv")
+    start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    routes = BridgeRoutes(directory)
+    grace, okello = str(member(directory, "2001").id), str(member(directory, "2002").id)
+    conference = f"cug-case-{case}"
+    assert routes.invite(okello, conference, "2007").startswith("refuse|not_the_leader")
+    assert routes.invite(grace, conference, "2009").startswith("refuse|inactive_member")
+    assert routes.invite(grace, conference, "7777").startswith("refuse|not_a_member")
+    assert routes.invite(grace, "cug-case-424242", "2007").startswith("refuse|not_the_leader")
+    assert routes.invite(grace, conference, "2007") == "invited"
+    store = ConferenceStore(directory.db)
+    running = store.running(conference)
+    assert running is not None
+    calls = store.calls(running[0])
+    assert calls[-1]["invited_by"] == int(grace)
+
+
+def test_each_call_is_an_announced_cug_leg_into_the_conference(directory: Directory) -> None:
+    case = new_case(directory, "hiv")
+    start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    (call, *_) = ConferenceStore(directory.db).claim_due()
+    action = originate_action(
+        call, member(directory, "2002"), member(directory, "2001"), "+256772100002", 6, 24, 2
+    )
+    assert action["Channel"] == "Local/2002-+256772100002-c-1@cug-leg/n"
+    assert action["Context"] == "cug-conference-join"
+    assert action["Timeout"] == "30000"
+    variables = dict(str(x).split("=", 1) for x in action["Variable"])
+    assert variables["__CUG_CALL"].startswith(f"2001:{case}:0:")
+    assert variables["__CUG_CONF"] == f"cug-case-{case}"
+    assert variables["CUG_CONF_MEMBER"] == f"{member(directory, '2002').id}-{call.invited_by}"
+    assert variables["CUG_CONF_PROFILE"] == "cug-member"
+    assert action["ActionID"] == f"cug-conference-{call.id}-2"
+    assert all("\n" not in str(v) for v in action.values())
+
+
+def test_the_report_counts_conferences_and_the_share_of_cases_that_had_one(
+    directory: Directory,
+) -> None:
+    from directory.report import district_month_report
+
+    cases = [new_case(directory, "hiv"), new_case(directory, "neglect"), new_case(directory, "hiv")]
+    grace = member(directory, "2001")
+    start_case_conference(directory, cases[0], grace, "member:2001")
+    start_case_conference(directory, cases[0], None, "cli:x")  # the same, still running
+    ConferenceStore(directory.db).end(f"cug-case-{cases[0]}")
+    start_case_conference(directory, cases[0], grace, "member:2001")  # a second one
+    start_case_conference(directory, cases[2], grace, "member:2001")
+    (oyam,) = district_month_report(directory.db, district="Oyam")
+    assert (oyam.cases, oyam.case_conferences, oyam.cases_with_conference) == (3, 3, 2)
+    assert oyam.to_dict()["conference_share"] == 2 / 3
+
+
+def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
+    directory: Directory,
+) -> None:
+    from agi.contact_log import ContactLog, participation_contact
+    from directory.conference_view import case_conferences, describe
+
+    case = new_case(directory, "hiv")
+    grace, okello, acen = (member(directory, x) for x in ("2001", "2002", "2005"))
+    start_case_conference(directory, case, grace, "member:2001")
+    name = f"cug-case-{case}"
+    directory.db.execute("UPDATE conferences SET started_at = '2026-12-04T14:02:00+00:00'")
+    directory.db.conn.commit()
+    rows = [
+        participation_contact(
+            "1.1",
+            member_id=grace.id,
+            conference=name,
+            joined_at="2026-12-04T14:02:01+00:00",
+            left_at="2026-12-04T14:19:00+00:00",
+        ),
+        participation_contact(
+            "1.2",
+            member_id=okello.id,
+            conference=name,
+            invited_by=grace.id,
+            joined_at="2026-12-04T14:02:30+00:00",
+            left_at="2026-12-04T14:19:00+00:00",
+        ),
+        {
+            **participation_contact(
+                "call-3", member_id=acen.id, conference=name, invited_by=grace.id, joined_at=None
+            ),
+            "placed_at": "2026-12-04T14:02:00+00:00",
+            "outcome": "no_answer",
+        },
+    ]
+    ContactLog(directory.db).write_rows(rows)
+    ConferenceStore(directory.db).end(name)
+    directory.db.execute("UPDATE conferences SET ended_at = '2026-12-04T14:19:02+00:00'")
+    directory.db.conn.commit()
+    (conference,) = case_conferences(directory.db, case)
+    assert describe(conference) == (
+        "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
+        "Dr. Acen Sarah (2005) did not answer"
+    )
+
+
+def test_calls_being_placed_when_the_service_stopped_are_not_waited_for(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "hiv")
+    start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    store = ConferenceStore(directory.db)
+    claimed = store.claim_due()
+    assert claimed and store.abandon_calling() == len(claimed)
+    # Started again, the people whose calls were lost are called again.
+    _, calls, _ = start_case_conference(directory, case, member(directory, "2001"), "m")
+    assert len(calls) == len(claimed)
