@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cug import settings as settings_mod
+from cug.cli_admin import admin
 from cug.cli_api import api
 from cug.cli_case import case, report
 from cug.cli_directory import directory
@@ -53,6 +54,7 @@ main.add_command(api)
 main.add_command(escalation)
 main.add_command(sms_gateway)
 main.add_command(texts)
+main.add_command(admin)
 
 
 @main.command()

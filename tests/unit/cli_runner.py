@@ -18,9 +18,9 @@ class Cug:
         self.home = home
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, ok: bool = True) -> Result:
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None) -> Result:
         result = self.runner.invoke(
-            main, ["--home", str(self.home), *args], env={"CUG_ACTOR": "tester"}
+            main, ["--home", str(self.home), *args], env={"CUG_ACTOR": "tester"}, input=input
         )
         assert (result.exit_code == 0) is ok, result.output
         return result
