@@ -36,6 +36,7 @@ ROLES = ("national", "district", "supervisor")
 _SUPERVISOR = frozenset({"members.read", "cases.read"})
 _DISTRICT = _SUPERVISOR | {
     "members.write",
+    "members.export",
     "cases.write",
     "reports.read",
     "short_codes.read",
@@ -94,6 +95,11 @@ class AdminAccount:
         if self.role == "national":
             return None
         return self.districts
+
+    @property
+    def team_scoped(self) -> bool:
+        """Limited to a team (member ids) rather than to districts."""
+        return self.role == "supervisor"
 
     def sees(self, district: str | None) -> bool:
         """May this account see (and, with the permission, change) things of `district`?"""
@@ -299,6 +305,7 @@ def disable_account(db: sqlite_utils.Database, username: str, actor: str) -> Adm
     stamp = _stamp(_now())
     with writing(db):
         db.table("admin_accounts").update(found.id, {"disabled_at": stamp})
+        _end_sessions(db, found.id)
         audit.record(
             db,
             actor,
@@ -330,6 +337,7 @@ def reset_password(
                 "disabled_at": None,
             },
         )
+        _end_sessions(db, found.id)
         audit.record(
             db,
             actor,
@@ -406,6 +414,12 @@ def check_login(
             db.table("admin_accounts").update(row["id"], {"password_hash": _hasher.hash(password)})
     account = account_by_id(db, row["id"])
     return LoginResult(account, "ok")
+
+
+def _end_sessions(db: sqlite_utils.Database, account_id: int) -> None:
+    from directory.admin_sessions import end_all_sessions
+
+    end_all_sessions(db, account_id)
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -586,6 +586,21 @@ def _m0015(db: sqlite_utils.Database) -> None:
         pk=("account_id", "district"),
         foreign_keys=[("account_id", "admin_accounts", "id"), ("district", "districts", "name")],
     )
+    # Each login's session: the cookie names it; logging out or disabling the account ends it
+    # here, so a copied cookie is refused from then on.
+    db["admin_sessions"].create(
+        {
+            "id": str,
+            "account_id": int,
+            "started_at": str,
+            "remote_addr": str,
+            "ended_at": str,
+        },
+        pk="id",
+        not_null={"account_id", "started_at"},
+        foreign_keys=[("account_id", "admin_accounts", "id")],
+    )
+    db["admin_sessions"].create_index(["account_id", "ended_at"])
     # The admin site's member list filters and searches by these.
     db["members"].create_index(["active", "extension"])
     db["members"].create_index(["district", "extension"])

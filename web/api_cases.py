@@ -93,6 +93,9 @@ async def list_route(request: web.Request) -> web.Response:
             )
         member_id = member.id
     found = list_cases(db, district, status, member_id)
+    principal = request_token(request)
+    if principal.team_scoped:
+        found = [c for c in found if principal.sees_case(c.district, c.assigned_member_id)]
     page = found[offset : offset + limit]
     filters = {"district": district, "status": status, "assigned": q.get("assigned")}
     record_read(
@@ -115,7 +118,7 @@ async def list_route(request: web.Request) -> web.Response:
 async def open_route(request: web.Request) -> web.Response:
     values = await json_fields(request, OPEN_FIELDS)
     token = request_token(request)
-    if token.district is not None:
+    if token.scoped_districts is not None:
         values["district"] = scoped_district(token, values.get("district"))
     elif "district" not in values:
         raise ApiError(400, ["field 'district' is missing"])

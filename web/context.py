@@ -24,7 +24,7 @@ from directory.case_model import Case, Referral, rows
 from directory.case_view import member_label
 from directory.cases import find_case
 from directory.transactions import writing
-from web.auth import DB_KEY, ApiToken, request_token
+from web.auth import DB_KEY, Principal, request_token
 from web.body import SQLITE_MAX_INT
 from web.errors import ApiError, not_found
 
@@ -59,19 +59,27 @@ def visible_case(request: web.Request, ident: int | str) -> Case:
             found = find_case(directory_db(request), int(ident))
     else:
         found = find_case(directory_db(request), ident)
-    if found is None or not token.sees(found.district):
+    if found is None or not token.sees_case(found.district, found.assigned_member_id):
         raise no_case(ident)
     return found
 
 
-def scoped_district(token: ApiToken, requested: str | None) -> str | None:
-    """The district a list or report is narrowed to: the token's own for a district token
-    (another one is refused), else what was asked (None: all)."""
-    if token.district is None:
+def scoped_district(token: Principal, requested: str | None) -> str | None:
+    """The district a list or report is narrowed to: for a token or account limited to
+    districts, the one asked for among its own (its only one when none is asked; another
+    one is refused), else what was asked (None: all). A supervisor's lists are narrowed to
+    their team afterwards (`sees_case`)."""
+    districts = token.scoped_districts
+    if districts is None or token.team_scoped:
         return requested
-    if requested is None or requested.strip().casefold() == token.district.casefold():
-        return token.district
-    raise ApiError(403, [f"this token sees only district {token.district}"])
+    if requested is None:
+        if len(districts) == 1:
+            return districts[0]
+        raise ApiError(403, [f"name one of your districts: {', '.join(districts)}"])
+    for district in districts:
+        if requested.strip().casefold() == district.casefold():
+            return district
+    raise ApiError(403, [f"this token sees only district {', '.join(districts)}"])
 
 
 def _stamp(after: str | None, address: str) -> str:
