@@ -1,0 +1,168 @@
+"""The admin site in a real Chromium (Debian's, driven by Playwright) against the real
+`cug serve` and Asterisk: an admin logs in, adds a member, and a SIPp phone registers with the
+credentials the page showed and calls another member; a CSV with bad rows shows each line and
+imports nothing; a district admin is refused another district's member. Screenshots of the
+pages are kept in the test's tmp folder (screens/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.harness import REPO, Pbx, Phone
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PASSWORD = "national admin password"
+
+
+def cug_admin(pbx: Pbx, *args: str, password: str = PASSWORD) -> None:
+    """`cug admin ...` with the password on stdin, as an installer scripts it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cug.cli", "admin", *args, "--password-stdin"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=pbx.env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def admins(pbx: Pbx) -> Pbx:
+    cug_admin(pbx, "create", "e2e-nat")
+    cug_admin(pbx, "create", "e2e-jinja", "--role", "district", "--district", "Jinja")
+    return pbx
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def screens(tmp_path: Path) -> Path:
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    return folder
+
+
+def log_in(browser: Browser, pbx: Pbx, username: str, password: str = PASSWORD) -> Page:
+    page = browser.new_page(viewport={"width": 800, "height": 900})
+    page.goto(f"http://127.0.0.1:{pbx.http_port}/admin/")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Members")).to_be_visible()
+    return page
+
+
+def test_admin_adds_a_member_whose_phone_registers_and_calls(
+    admins: Pbx, browser: Browser, screens: Path
+) -> None:
+    pbx = admins
+    page = log_in(browser, pbx, "e2e-nat")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.screenshot(path=screens / "members.png", full_page=True)
+    page.get_by_role("link", name="Add a member").click()
+    page.get_by_label("Name").fill('Browser <script>alert("x")</script> Added')
+    page.get_by_label("Phone", exact=True).fill("0772 200 077")
+    page.get_by_label("Role").select_option("psw")
+    page.get_by_label("District").select_option("Oyam")
+    page.get_by_label("Extension").fill("3077")
+    page.screenshot(path=screens / "member-form.png", full_page=True)
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("heading")).to_contain_text('<script>alert("x")</script>')
+    username = page.locator("#sip-username").inner_text().strip()
+    password = page.locator("#sip-password").inner_text().strip()
+    page.screenshot(path=screens / "member-added.png", full_page=True)
+    assert username == "3077" and len(password) >= 20
+    # The service writes the new member's realtime rows; the phone registers with what the
+    # page showed, then calls a colleague through the real Asterisk.
+    pbx.wait_endpoint_row("ps_auths", "3077", lambda r: r and r["password"] == password)
+    phone = Phone(pbx, username, password)
+    assert phone.register() == 200
+    ben = pbx.phone("3003")
+    assert ben.register() == 200
+    mark = pbx.ami.mark()
+    with ben.listening():
+        result = phone.call("3003")
+    assert result.code == 200, result.received()
+    pbx.ami.wait_for(mark, "DialEnd", lambda e: e.get("DialStatus") == "ANSWER")
+    # The list shows the name as text, found by a search as it is typed (htmx swaps the
+    # table in; the address follows); nothing the page runs breaks the site's CSP.
+    page.goto(f"http://127.0.0.1:{pbx.http_port}/admin/members")
+    page.get_by_label("Search").fill("3077")
+    expect(page.locator("td", has_text="Browser <script>")).to_be_visible()
+    expect(page.locator("#member-table")).to_contain_text("1 member")
+    page.wait_for_url("**/admin/members?q=3077*")
+    page.screenshot(path=screens / "members-search.png", full_page=True)
+    assert problems == []
+    page.close()
+
+
+def test_a_csv_with_bad_rows_shows_each_line_and_imports_nothing(
+    admins: Pbx, browser: Browser, screens: Path, tmp_path: Path
+) -> None:
+    pbx = admins
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "name,phone,role,district,supervisor_phone\n"
+        "Fine Person,0772200081,psw,Oyam,\n"
+        "No Phone,,psw,Oyam,\n"
+        "Odd Role,0772200083,wizard,Oyam,\n"
+    )
+    before = pbx.db().execute("SELECT count(*) FROM members").fetchone()[0]
+    page = log_in(browser, pbx, "e2e-nat")
+    page.get_by_role("link", name="Import a CSV file").click()
+    page.get_by_label("CSV file").set_input_files(str(bad))
+    page.get_by_role("button", name="Import").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("2 bad row(s)")
+    expect(alert).to_contain_text("phone is missing")
+    expect(alert).to_contain_text("unknown role 'wizard'")
+    expect(alert.locator("td").first).to_have_text("3")
+    page.screenshot(path=screens / "import-refused.png", full_page=True)
+    assert pbx.db().execute("SELECT count(*) FROM members").fetchone()[0] == before
+    page.close()
+
+
+def test_a_district_admin_is_refused_another_districts_member(
+    admins: Pbx, browser: Browser, screens: Path
+) -> None:
+    pbx = admins
+    page = log_in(browser, pbx, "e2e-jinja")
+    expect(page.locator("td", has_text="Police Jinja")).to_be_visible()
+    expect(page.locator("td", has_text="Worker Ben")).to_have_count(0)
+    response = page.goto(f"http://127.0.0.1:{pbx.http_port}/admin/members/3003")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading")).to_contain_text("may not see or do this")
+    page.screenshot(path=screens / "refused.png", full_page=True)
+    api = page.request.get(f"http://127.0.0.1:{pbx.http_port}/api/v1/members/3003")
+    assert api.status == 403
+    page.close()
