@@ -1,0 +1,102 @@
+"""Case pages: the list (status, district, pages) and one case with its timeline; a contact
+can be linked to the case from there. Scope as everywhere: district admins their districts'
+cases, supervisors the cases assigned to their team; any other case is refused (403). Opening
+a case is recorded in the audit (`case.view`, with the address): child-protection data."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from directory.case_model import CASE_STATUSES, Case
+from directory.case_timeline import case_timeline
+from directory.case_values import CaseError
+from directory.case_view import case_details, list_cases, member_label
+from directory.cases import find_case
+from web.context import record_read
+from web.errors import ApiError
+from web.links import link_visible_contact, visible_suggestions
+from web.pages import flash, page_account, render, require, see_other, site_db
+
+routes = web.RouteTableDef()
+PAGE = 50
+
+
+def _visible_case(request: web.Request, raw: str) -> Case:
+    account = page_account(request)
+    found = None
+    if raw.isdigit() and raw.isascii() and len(raw) <= 18:
+        found = find_case(site_db(request), int(raw))
+    elif 0 < len(raw) <= 64:
+        found = find_case(site_db(request), raw)
+    if found is None:
+        raise web.HTTPNotFound(reason=f"no case {raw[:40]!r}")
+    if not account.sees_case(found.district, found.assigned_member_id):
+        raise web.HTTPForbidden(reason="this case is outside your districts or team")
+    return found
+
+
+@routes.get("/cases")
+async def list_page(request: web.Request) -> web.Response:
+    account = require(request, "cases.read")
+    status = request.query.get("status", "")
+    status = status if status in CASE_STATUSES else ""
+    district = request.query.get("district", "")[:80]
+    page_text = request.query.get("page", "1")
+    page = int(page_text) if page_text.isdigit() and len(page_text) < 7 else 1
+    if district and not account.team_scoped and not account.sees(district):
+        raise web.HTTPForbidden(reason=f"district {district!r} is not one of yours")
+    db = site_db(request)
+    found = [
+        c
+        for c in list_cases(db, district or None, status or None)
+        if account.sees_case(c.district, c.assigned_member_id)
+    ]
+    pages = max(1, (len(found) + PAGE - 1) // PAGE)
+    shown = found[(page - 1) * PAGE : page * PAGE]
+    record_read(request, "case.list", "cases", {"cases": [c.id for c in shown]})
+    context = {
+        "cases": [(c, member_label(db, c.assigned_member_id)) for c in shown],
+        "total": len(found),
+        "page": page,
+        "pages": pages,
+        "statuses": CASE_STATUSES,
+        "status": status,
+        "district": district,
+        "query": {k: v for k, v in (("status", status), ("district", district)) if v},
+    }
+    return await render(request, "cases.html", context)
+
+
+@routes.get("/cases/{case}")
+async def case_page(request: web.Request) -> web.Response:
+    account = require(request, "cases.read")
+    case = _visible_case(request, request.match_info["case"])
+    record_read(request, "case.view", f"case:{case.id}")
+    details = case_details(site_db(request), case)
+    suggestions = []
+    if account.can("cases.write"):
+        suggestions = [s for s in visible_suggestions(request, 200) if case.id in s["cases"]]
+    context = {
+        "case": case,
+        "details": details,
+        "timeline": case_timeline(site_db(request), details),
+        "suggestions": suggestions[:20],
+    }
+    return await render(request, "case.html", context)
+
+
+@routes.post("/cases/{case}/link")
+async def link(request: web.Request) -> web.Response:
+    require(request, "cases.write")
+    case = _visible_case(request, request.match_info["case"])
+    raw = str((await request.post()).get("contact", "")).strip()
+    if not raw.isdigit() or not raw.isascii():
+        await flash(request, "Give the contact's number (digits) to link it.")
+        raise see_other(f"/cases/{case.id}")
+    try:
+        _, changed = link_visible_contact(request, raw, case, force=False)
+    except (ApiError, CaseError) as exc:
+        await flash(request, "Not linked: " + "; ".join(exc.reasons))
+        raise see_other(f"/cases/{case.id}") from None
+    await flash(request, f"Contact {raw} linked." if changed else f"Contact {raw} was linked.")
+    raise see_other(f"/cases/{case.id}")
