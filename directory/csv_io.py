@@ -162,7 +162,7 @@ def _check_active(given: str, active: bool, errors: list[str]) -> None:
         )
 
 
-def _safe_cell(value: object) -> str:
+def safe_cell(value: object) -> str:
     """Neutralise text a spreadsheet would run as a formula (=, +, -, @ at the start)."""
     text = "" if value is None else str(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -189,15 +189,15 @@ def export_csv(
         name, phone, role, district, sup, ext, sub, org, lang, active = row
         writer.writerow(
             [
-                _safe_cell(name),
+                safe_cell(name),
                 phone,
                 role,
-                _safe_cell(district),
+                safe_cell(district),
                 sup or "",
                 ext,
-                _safe_cell(sub),
-                _safe_cell(org),
-                _safe_cell(lang),
+                safe_cell(sub),
+                safe_cell(org),
+                safe_cell(lang),
                 active,
             ]
         )

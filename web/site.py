@@ -19,7 +19,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp_session import get_session, session_middleware
 
-from web import pages_cases, pages_login, pages_member_files, pages_members, pages_routing
+from web import (
+    pages_cases,
+    pages_dashboard,
+    pages_login,
+    pages_member_files,
+    pages_members,
+    pages_routing,
+)
 from web.auth import DB_KEY, TOKEN
 from web.login_limits import AddressLimiter
 from web.pages import PREFIX, render, site_db
@@ -157,6 +164,7 @@ def admin_site(
     app.add_routes(pages_members.routes)
     app.add_routes(pages_cases.routes)
     app.add_routes(pages_routing.routes)
+    app.add_routes(pages_dashboard.routes)
     return app
 
 

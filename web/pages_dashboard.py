@@ -1,0 +1,159 @@
+"""The dashboard: the figures of `cug report` per district and month (the same function,
+directory/report.py, so the numbers are the same), as SVG bar charts with the numbers beside
+them, and as CSV. District admins see their districts; reading it is audited (report.view)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from directory.case_values import CaseError
+from directory.csv_io import safe_cell
+from directory.report import DistrictMonth, district_month_report
+from web.context import record_read
+from web.pages import render, require, site_db
+from web.svg_charts import Series, bar_chart
+
+routes = web.RouteTableDef()
+MEDIAN = Series("median", "#2a5a8a")
+P90 = Series("90th percentile", "#9bbbd9")
+DONE = Series("completed", "#2e7d32")
+CALLS = Series("escalated", "#b26a00")
+TAKEN = Series("taken", "#2e7d32")
+NOBODY = Series("nobody took it", "#c62828")
+SMS = Series("SMS parts", "#6a4c93")
+CSV_COLUMNS = (
+    "district",
+    "month",
+    "cases",
+    "responded",
+    "no_contact_yet",
+    "unassigned",
+    "response_median_s",
+    "response_p90_s",
+    "referrals_made",
+    "referrals_accepted",
+    "referrals_declined",
+    "referrals_completed",
+    "referrals_failed",
+    "referral_completion_median_s",
+    "follow_ups_overdue",
+    "contacts",
+    "contacts_linked",
+    "escalated_calls",
+    "escalations_taken_at_step",
+    "escalation_wait_median_s",
+    "escalation_wait_p90_s",
+    "escalations_exhausted",
+    "sms_parts",
+    "callbacks",
+)
+
+
+def hours(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _figures(request: web.Request) -> tuple[list[DistrictMonth], dict[str, str]]:
+    account = require(request, "reports.read")
+    asked = {k: request.query.get(k, "")[:40].strip() for k in ("district", "month")}
+    if asked["district"] and not account.sees(asked["district"]):
+        raise web.HTTPForbidden(reason=f"district {asked['district']!r} is not one of yours")
+    try:
+        table = district_month_report(
+            site_db(request), asked["district"] or None, asked["month"] or None
+        )
+    except CaseError as exc:
+        raise web.HTTPBadRequest(reason="; ".join(exc.reasons)) from None
+    table = [r for r in table if account.sees(r.district)]
+    record_read(request, "report.view", "report", {**asked, "rows": len(table)})
+    return table, asked
+
+
+def _rows(
+    table: list[DistrictMonth], values: Callable[[DistrictMonth], list[float | None]]
+) -> list[tuple[str, list[float | None]]]:
+    return [(f"{r.district} {r.month}", values(r)) for r in table]
+
+
+def _share(done: int, made: int) -> float | None:
+    return done / made if made else None
+
+
+def _count(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def _charts(table: list[DistrictMonth]) -> list[Any]:
+    return [
+        bar_chart(
+            "Report to first contact",
+            [MEDIAN, P90],
+            _rows(table, lambda r: [r.response_median_s, r.response_p90_s]),
+            hours,
+        ),
+        bar_chart(
+            "Referrals completed (share of those made)",
+            [DONE],
+            _rows(table, lambda r: [_share(r.referrals_completed, r.referrals_made)]),
+            lambda v: f"{v:.0%}",
+            top=1.0,
+        ),
+        bar_chart(
+            "Escalated calls",
+            [CALLS, TAKEN, NOBODY],
+            _rows(
+                table,
+                lambda r: [
+                    r.escalated_calls,
+                    sum(r.escalations_taken_at_step.values()),
+                    r.escalations_exhausted,
+                ],
+            ),
+            _count,
+        ),
+        bar_chart(
+            "SMS parts to members' mobiles", [SMS], _rows(table, lambda r: [r.sms_parts]), _count
+        ),
+    ]
+
+
+@routes.get("/dashboard")
+async def dashboard(request: web.Request) -> web.Response:
+    table, asked = _figures(request)
+    context = {
+        "rows": table,
+        "charts": _charts(table) if table else [],
+        "asked": asked,
+        "hours": hours,
+    }
+    return await render(request, "dashboard.html", context)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return safe_cell(value)
+
+
+@routes.get("/dashboard.csv")
+async def dashboard_csv(request: web.Request) -> web.Response:
+    table, _ = _figures(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in table:
+        data = r.to_dict()
+        writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
+    return web.Response(
+        body=out.getvalue().encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="cug-figures.csv"'},
+    )
