@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from aiohttp_session import get_session, session_middleware
 
 from web import (
+    pages_audit,
     pages_cases,
     pages_dashboard,
     pages_login,
@@ -165,6 +166,7 @@ def admin_site(
     app.add_routes(pages_cases.routes)
     app.add_routes(pages_routing.routes)
     app.add_routes(pages_dashboard.routes)
+    app.add_routes(pages_audit.routes)
     return app
 
 

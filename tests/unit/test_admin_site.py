@@ -272,3 +272,17 @@ async def test_an_account_locks_after_five_wrong_passwords(staffed: sqlite_utils
         assert await b.login("oyam") == 401  # locked: the right password is refused too
         assert await b.login("jinja") == 303
     assert audit_rows(staffed, "admin_account.locked")[0]["subject"] == "admin_account:oyam"
+
+
+async def test_the_audit_trail_is_for_national_admins(staffed: sqlite_utils.Database) -> None:
+    async with site(staffed) as client:
+        b = Browser(client)
+        await b.login("oyam")
+        assert (await b.get("/admin/audit"))[0] == 403
+        await b.logout()
+        await b.login("nat")
+        status, page = await b.get("/admin/audit?actor=admin:oyam&action=admin.log")
+        assert status == 200 and "2 entries" in page
+        assert "admin.logout" in page and "remote_addr" in page
+        status, page = await b.get("/admin/audit?action=%25")
+        assert "0 entries" in page
