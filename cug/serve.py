@@ -171,7 +171,7 @@ async def run(settings: Settings) -> None:
     mount_api(app, db)  # /api/v1: the JSON API for cases, every request needs a token
     mount_sms_inbound(app, intake, settings.sms_inbound_secret)  # /sms: texts from mobiles
     # /admin: the admin site (accounts from `cug admin create`; its cookie works on /api too)
-    mount_admin_site(app, db, settings.admin_session_key, settings.admin_cookie_secure)
+    mount_admin_site(app, db, settings.admin_session_key, settings.admin_cookie_secure, ami=ami)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()

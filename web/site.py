@@ -23,14 +23,17 @@ from web import (
     pages_audit,
     pages_cases,
     pages_dashboard,
+    pages_live,
     pages_login,
     pages_member_files,
     pages_members,
     pages_routing,
 )
 from web.auth import DB_KEY, TOKEN
+from web.live_view import AmiActions, LiveView
 from web.login_limits import AddressLimiter
 from web.pages import PREFIX, render, site_db
+from web.pages_live import LIVE_KEY
 from web.pages_login import LIMITER_KEY, login_redirect
 from web.sessions import (
     CSRF_FIELD,
@@ -139,9 +142,13 @@ async def require_csrf(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def admin_site(
-    db: sqlite_utils.Database, storage: object, limiter: AddressLimiter | None = None
+    db: sqlite_utils.Database,
+    storage: object,
+    limiter: AddressLimiter | None = None,
+    ami: AmiActions | None = None,
 ) -> web.Application:
-    """The site's application (mount it under PREFIX with `mount_admin_site`)."""
+    """The site's application (mount it under PREFIX with `mount_admin_site`); `ami` is the
+    service's AMI link, for the live view."""
     app = web.Application(
         middlewares=[
             security_headers,
@@ -153,6 +160,7 @@ def admin_site(
     )
     app[DB_KEY] = db
     app[LIMITER_KEY] = limiter or AddressLimiter()
+    app[LIVE_KEY] = LiveView(ami)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -167,6 +175,7 @@ def admin_site(
     app.add_routes(pages_routing.routes)
     app.add_routes(pages_dashboard.routes)
     app.add_routes(pages_audit.routes)
+    app.add_routes(pages_live.routes)
     return app
 
 
@@ -176,6 +185,7 @@ def mount_admin_site(
     session_key: str,
     cookie_secure: bool = False,
     limiter: AddressLimiter | None = None,
+    ami: AmiActions | None = None,
 ) -> web.Application:
     """Serve the site under /admin beside the app's own routes; the JSON API mounted on the
     same app accepts the site's session cookie too. Returns the site's application."""
@@ -183,7 +193,7 @@ def mount_admin_site(
         raise ValueError("the admin site needs a session key (cug.ini [admin_site])")
     storage = make_storage(session_key, cookie_secure)
     app[STORAGE_KEY] = storage
-    site = admin_site(db, storage, limiter)
+    site = admin_site(db, storage, limiter, ami)
     app.add_subapp(PREFIX, site)
 
     async def to_site(request: web.Request) -> web.Response:

@@ -1,20 +1,21 @@
 """The admin site in a real Chromium (Debian's, driven by Playwright) against the real
 `cug serve` and Asterisk: an admin logs in, adds a member, and a SIPp phone registers with the
 credentials the page showed and calls another member; a CSV with bad rows shows each line and
-imports nothing; a district admin is refused another district's member. Screenshots of the
-pages are kept in the test's tmp folder (screens/)."""
+imports nothing; a district admin is refused another district's member; the live view shows a
+call in progress. Screenshots of the pages are kept in the test's tmp folder (screens/)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.harness import REPO, Pbx, Phone
+from tests.e2e.harness import REPO, CallResult, Pbx, Phone
 
 pytestmark = pytest.mark.e2e
 
@@ -165,4 +166,31 @@ def test_a_district_admin_is_refused_another_districts_member(
     page.screenshot(path=screens / "refused.png", full_page=True)
     api = page.request.get(f"http://127.0.0.1:{pbx.http_port}/api/v1/members/3003")
     assert api.status == 403
+    page.close()
+
+
+def test_the_live_view_shows_a_call_in_progress(
+    admins: Pbx, browser: Browser, screens: Path
+) -> None:
+    pbx = admins
+    anna, ben = pbx.phone("3002"), pbx.phone("3003")
+    assert anna.register() == 200 and ben.register() == 200
+    page = log_in(browser, pbx, "e2e-nat")
+    results: list[CallResult] = []
+    mark = pbx.ami.mark()
+    with ben.listening():
+        call = threading.Thread(target=lambda: results.append(anna.call("3003", talk_ms=8000)))
+        call.start()
+        pbx.ami.wait_for(mark, "DialEnd", lambda e: e.get("DialStatus") == "ANSWER")
+        page.get_by_role("link", name="Live").click()
+        expect(page.locator("#ami-state")).to_contain_text("AMI link up")
+        calls = page.locator("#live-calls")
+        expect(calls).to_contain_text("Worker Anna")
+        expect(calls).to_contain_text("Up")
+        expect(page.locator("#live-phones")).to_contain_text("3003")
+        page.screenshot(path=screens / "live.png", full_page=True)
+        call.join(timeout=30)
+    assert results and results[0].code == 200
+    # Refreshed in place: once the call ended, the panel says so without a reload.
+    expect(page.locator("#live-calls")).to_contain_text("No calls.", timeout=15_000)
     page.close()

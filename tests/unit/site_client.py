@@ -75,11 +75,14 @@ def accounts(db: sqlite_utils.Database) -> None:
 
 @asynccontextmanager
 async def site(
-    db: sqlite_utils.Database, key: str | None = None, limiter: AddressLimiter | None = None
+    db: sqlite_utils.Database,
+    key: str | None = None,
+    limiter: AddressLimiter | None = None,
+    ami: Any = None,
 ) -> AsyncIterator[TestClient]:
     app = web.Application()
     mount_api(app, db)
-    mount_admin_site(app, db, key or new_session_key(), limiter=limiter)
+    mount_admin_site(app, db, key or new_session_key(), limiter=limiter, ami=ami)
     async with TestClient(TestServer(app)) as client:
         yield client
 
