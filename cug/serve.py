@@ -30,6 +30,7 @@ from directory.schema import open_db
 from routing.calls import Policy
 from sms_gateway.config import build_gateway
 from web.app import mount_api
+from web.metrics import mount_metrics
 from web.site import mount_admin_site
 from web.sms_inbound import mount_sms_inbound
 
@@ -172,10 +173,12 @@ async def run(settings: Settings) -> None:
     mount_sms_inbound(app, intake, settings.sms_inbound_secret)  # /sms: texts from mobiles
     # /admin: the admin site (accounts from `cug admin create`; its cookie works on /api too)
     mount_admin_site(app, db, settings.admin_session_key, settings.admin_cookie_secure, ami=ami)
+    # /metrics for Prometheus, loopback only unless [metrics] allow lists an address
+    agi.observe = mount_metrics(app, db, ami, settings.metrics_allow).observe
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1, /sms, /admin)", settings.http_port)
+    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1, /sms, /admin, /metrics)", settings.http_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -62,6 +62,7 @@ class Settings:
     sms_inbound_secret: str = ""  # [sms_inbound] secret: the SMS gateway's basic-auth password
     admin_session_key: str = ""  # [admin_site] session_key: encrypts the site's session cookies
     admin_cookie_secure: bool = False  # [admin_site] cookie_secure: yes behind a TLS proxy
+    metrics_allow: list[str] = field(default_factory=list)  # [metrics] allow: beside loopback
 
     @property
     def settings_path(self) -> Path:
@@ -119,6 +120,7 @@ class Settings:
             "session_key": self.admin_session_key,
             "cookie_secure": "yes" if self.admin_cookie_secure else "no",
         }
+        cp["metrics"] = {"allow": " ".join(self.metrics_allow)}
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -230,6 +232,8 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
             site = cp["admin_site"]
             s.admin_session_key = site.get("session_key") or s.admin_session_key
             s.admin_cookie_secure = site.getboolean("cookie_secure", False)
+        if cp.has_section("metrics"):
+            s.metrics_allow = cp["metrics"].get("allow", "").split()
     if env_db:
         s.db = Path(env_db).expanduser()
     if db is not None:
