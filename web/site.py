@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from aiohttp_session import get_session, session_middleware
 
 from web import (
+    openapi_doc,
     pages_audit,
     pages_cases,
     pages_dashboard,
@@ -47,7 +48,7 @@ from web.sessions import (
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-OPEN_PATHS = {f"{PREFIX}/login"}
+OPEN_PATHS = {f"{PREFIX}/login", f"{PREFIX}/openapi.json"}
 # Routes taking a file upload read their form as a stream and check the CSRF token themselves.
 UPLOAD_PATHS = {f"{PREFIX}/members/import"}
 HEADERS = {
@@ -176,6 +177,7 @@ def admin_site(
     app.add_routes(pages_dashboard.routes)
     app.add_routes(pages_audit.routes)
     app.add_routes(pages_live.routes)
+    app.add_routes(openapi_doc.routes)
     return app
 
 
