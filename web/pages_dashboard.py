@@ -1,14 +1,17 @@
 """The dashboard: the figures of `cug report` per district and month (the same function,
 directory/report.py, so the numbers are the same), as SVG bar charts with the numbers beside
-them, and as CSV. District admins see their districts; reading it is audited (report.view)."""
+them, and as CSV. District admins see their districts; reading it is audited (report.view).
+The figures are at most a minute old (FigureCache)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
+import sqlite_utils
 from aiohttp import web
 
 from directory.case_values import CaseError
@@ -60,15 +63,37 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+class FigureCache:
+    """The report's rows per (district, month) asked, kept CACHE_SECONDS: on a large contact
+    log the report takes a second or more, and a dashboard is opened again and again."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str], tuple[float, list[DistrictMonth]]] = {}
+
+    def rows(self, db: sqlite_utils.Database, district: str, month: str) -> list[DistrictMonth]:
+        now = time.monotonic()
+        kept = self._kept.get((district, month))
+        if kept is not None and now - kept[0] < CACHE_SECONDS:
+            return kept[1]
+        table = district_month_report(db, district or None, month or None)
+        if len(self._kept) > 256:
+            self._kept.clear()
+        self._kept[(district, month)] = (now, table)
+        return table
+
+
+CACHE_SECONDS = 60.0
+CACHE_KEY = web.AppKey("figure_cache", FigureCache)
+
+
 def _figures(request: web.Request) -> tuple[list[DistrictMonth], dict[str, str]]:
     account = require(request, "reports.read")
     asked = {k: request.query.get(k, "")[:40].strip() for k in ("district", "month")}
     if asked["district"] and not account.sees(asked["district"]):
         raise web.HTTPForbidden(reason=f"district {asked['district']!r} is not one of yours")
+    cache = request.config_dict.get(CACHE_KEY) or FigureCache()
     try:
-        table = district_month_report(
-            site_db(request), asked["district"] or None, asked["month"] or None
-        )
+        table = cache.rows(site_db(request), asked["district"], asked["month"])
     except CaseError as exc:
         raise web.HTTPBadRequest(reason="; ".join(exc.reasons)) from None
     table = [r for r in table if account.sees(r.district)]

@@ -34,6 +34,7 @@ from web.auth import DB_KEY, TOKEN
 from web.live_view import AmiActions, LiveView
 from web.login_limits import AddressLimiter
 from web.pages import PREFIX, render, site_db
+from web.pages_dashboard import CACHE_KEY, FigureCache
 from web.pages_live import LIVE_KEY
 from web.pages_login import LIMITER_KEY, login_redirect
 from web.sessions import (
@@ -162,6 +163,7 @@ def admin_site(
     app[DB_KEY] = db
     app[LIMITER_KEY] = limiter or AddressLimiter()
     app[LIVE_KEY] = LiveView(ami)
+    app[CACHE_KEY] = FigureCache()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

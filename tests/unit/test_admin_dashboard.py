@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from directory.cases import open_case
@@ -16,6 +17,8 @@ from directory.schema import open_db
 from tests.unit.cli_runner import with_members
 from tests.unit.site_client import Browser, accounts, site
 from tests.unit.test_admin_cases import add_call
+from web import pages_dashboard
+from web.pages_dashboard import FigureCache
 
 
 def some_cases(db: sqlite_utils.Database) -> None:
@@ -118,3 +121,13 @@ async def test_a_district_admin_sees_their_districts_figures(tmp_path: Path) -> 
     ).fetchall()
     assert views[0][0] == "admin:oyam" and json.loads(views[0][1])["remote_addr"] == "127.0.0.1"
     db.close()
+
+
+def test_figures_are_kept_a_minute(
+    db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = FigureCache()
+    first = cache.rows(db, "", "")
+    assert cache.rows(db, "", "") is first
+    monkeypatch.setattr(pages_dashboard, "CACHE_SECONDS", 0.0)
+    assert cache.rows(db, "", "") is not first
