@@ -9,9 +9,7 @@ Roles, each a set of named permissions (the site and the JSON API ask `account.c
 - supervisor: read-only, their team (the members they supervise, and themselves) and the
   cases assigned to it.
 
-Wrong passwords are counted per account: after LOCK_AFTER in a row the account is locked for
-LOCK_SECONDS (the site also limits attempts per address, web/login_limits.py). Every change
-to an account is in the audit.
+Logins are checked in directory/admin_logins.py. Every change to an account is in the audit.
 """
 
 from __future__ import annotations
@@ -19,12 +17,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from directory import audit
 from directory.case_model import rows
@@ -51,12 +48,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256  # argon2 hashes anything, but a 10 MB "password" costs memory and time
-LOCK_AFTER = 5
-LOCK_SECONDS = 15 * 60
 
-_hasher = PasswordHasher()
-# Verified when the username is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+hasher = PasswordHasher()
 
 
 class AccountError(ValueError):
@@ -138,7 +131,7 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def _subject(username: str) -> str:
+def subject(username: str) -> str:
     return f"admin_account:{username}"
 
 
@@ -181,18 +174,18 @@ def _from_row(db: sqlite_utils.Database, row: dict[str, Any]) -> AdminAccount:
     )
 
 
-def _row(db: sqlite_utils.Database, where: str, value: Any) -> dict[str, Any] | None:
+def account_row(db: sqlite_utils.Database, where: str, value: Any) -> dict[str, Any] | None:
     found = rows(db.execute(f"SELECT * FROM admin_accounts WHERE {where} = ?", (value,)))
     return found[0] if found else None
 
 
 def get_account(db: sqlite_utils.Database, username: str) -> AdminAccount | None:
-    row = _row(db, "username", (username or "").strip().lower())
+    row = account_row(db, "username", (username or "").strip().lower())
     return _from_row(db, row) if row else None
 
 
 def account_by_id(db: sqlite_utils.Database, account_id: int) -> AdminAccount | None:
-    row = _row(db, "id", account_id)
+    row = account_row(db, "id", account_id)
     return _from_row(db, row) if row else None
 
 
@@ -233,7 +226,7 @@ def create_account(
             "the user name must be 2-64 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    elif _row(db, "username", username):
+    elif account_row(db, "username", username):
         errors.append(f"there is already an account named {username!r}")
     if role not in ROLES:
         errors.append(f"unknown role {role[:20]!r} (one of {', '.join(ROLES)})")
@@ -264,7 +257,7 @@ def create_account(
                 {
                     "username": username,
                     "role": role,
-                    "password_hash": _hasher.hash(password),
+                    "password_hash": hasher.hash(password),
                     "member_id": member_id,
                     "created_at": stamp,
                     "created_by": actor,
@@ -280,7 +273,7 @@ def create_account(
             db,
             actor,
             "admin_account.create",
-            _subject(username),
+            subject(username),
             None,
             {"role": role, "districts": chosen, "member_id": member_id},
         )
@@ -310,7 +303,7 @@ def disable_account(db: sqlite_utils.Database, username: str, actor: str) -> Adm
             db,
             actor,
             "admin_account.disable",
-            _subject(found.username),
+            subject(found.username),
             {"disabled_at": None},
             {"disabled_at": stamp},
         )
@@ -330,7 +323,7 @@ def reset_password(
         db.table("admin_accounts").update(
             found.id,
             {
-                "password_hash": _hasher.hash(password),
+                "password_hash": hasher.hash(password),
                 "password_set_at": stamp,
                 "failures": 0,
                 "locked_until": None,
@@ -342,95 +335,14 @@ def reset_password(
             db,
             actor,
             "admin_account.reset_password",
-            _subject(found.username),
+            subject(found.username),
             {"disabled_at": found.disabled_at},
             {"password_set_at": stamp, "disabled_at": None},
         )
     return _existing(db, found.username)
 
 
-@dataclass(frozen=True)
-class LoginResult:
-    account: AdminAccount | None  # set when the login succeeded
-    reason: str  # "ok", "unknown", "wrong_password", "locked", "disabled"
-    locked_until: str | None = None
-
-
-def check_login(
-    db: sqlite_utils.Database,
-    username: str,
-    password: str,
-    address: str,
-    now: datetime | None = None,
-) -> LoginResult:
-    """Check a login and record it (counts, lock, audit with the address). A locked account is
-    refused without looking at the password, so guessing during the lock learns nothing."""
-    moment = now or _now()
-    name = (username or "").strip().lower()[:64]
-    row = _row(db, "username", name) if USERNAME.match(name) else None
-    if row is None:
-        _verify(_DUMMY_HASH, password)
-        _record(db, name, "admin.login_failed", {"reason": "unknown", "remote_addr": address})
-        return LoginResult(None, "unknown")
-    if row["disabled_at"]:
-        _record(db, name, "admin.login_failed", {"reason": "disabled", "remote_addr": address})
-        return LoginResult(None, "disabled")
-    locked = row["locked_until"]
-    if locked and datetime.fromisoformat(locked) > moment:
-        _record(db, name, "admin.login_failed", {"reason": "locked", "remote_addr": address})
-        return LoginResult(None, "locked", locked)
-    if not _verify(row["password_hash"], password):
-        failures = (row["failures"] or 0) + 1
-        until = _stamp(moment + timedelta(seconds=LOCK_SECONDS)) if failures >= LOCK_AFTER else None
-        with writing(db):
-            db.table("admin_accounts").update(
-                row["id"],
-                {"failures": 0 if until else failures, "locked_until": until},
-            )
-            detail = {"reason": "wrong_password", "remote_addr": address, "failures": failures}
-            audit.record(db, f"admin:{name}", "admin.login_failed", _subject(name), None, detail)
-            if until:
-                audit.record(
-                    db,
-                    "system",
-                    "admin_account.locked",
-                    _subject(name),
-                    None,
-                    {"locked_until": until, "remote_addr": address},
-                )
-        if until:
-            log.warning("admin account %s locked until %s (from %s)", name, until, address)
-            return LoginResult(None, "locked", until)
-        return LoginResult(None, "wrong_password")
-    with writing(db):
-        db.table("admin_accounts").update(
-            row["id"], {"failures": 0, "locked_until": None, "last_login_at": _stamp(moment)}
-        )
-        audit.record(
-            db, f"admin:{name}", "admin.login", _subject(name), None, {"remote_addr": address}
-        )
-    if _hasher.check_needs_rehash(row["password_hash"]):
-        with writing(db):
-            db.table("admin_accounts").update(row["id"], {"password_hash": _hasher.hash(password)})
-    account = account_by_id(db, row["id"])
-    return LoginResult(account, "ok")
-
-
 def _end_sessions(db: sqlite_utils.Database, account_id: int) -> None:
     from directory.admin_sessions import end_all_sessions
 
     end_all_sessions(db, account_id)
-
-
-def _verify(hashed: str, password: str) -> bool:
-    if len(password) > MAX_PASSWORD:
-        password = ""  # still hashed: a long guess costs as long as any other
-    try:
-        return _hasher.verify(hashed, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def _record(db: sqlite_utils.Database, name: str, action: str, detail: dict[str, Any]) -> None:
-    with writing(db):
-        audit.record(db, f"admin:{name or '?'}", action, _subject(name), None, detail)

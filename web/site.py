@@ -9,6 +9,7 @@ site itself (the vendored htmx), nothing inline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from web.login_limits import AddressLimiter
 from web.pages import PREFIX, render, site_db
 from web.pages_dashboard import CACHE_KEY, FigureCache
 from web.pages_live import LIVE_KEY
-from web.pages_login import LIMITER_KEY, login_redirect
+from web.pages_login import HASHING_AT_ONCE, HASHING_KEY, LIMITER_KEY, login_redirect
 from web.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -162,6 +163,7 @@ def admin_site(
     )
     app[DB_KEY] = db
     app[LIMITER_KEY] = limiter or AddressLimiter()
+    app[HASHING_KEY] = asyncio.Semaphore(HASHING_AT_ONCE)
     app[LIVE_KEY] = LiveView(ami)
     app[CACHE_KEY] = FigureCache()
     aiohttp_jinja2.setup(

@@ -11,14 +11,13 @@ import pytest
 import sqlite_utils
 
 from directory.admin_accounts import (
-    LOCK_AFTER,
     AccountError,
-    check_login,
     create_account,
     disable_account,
     get_account,
     reset_password,
 )
+from directory.admin_logins import LOCK_AFTER, check_login
 from directory.lookup import Directory
 from tests.unit.cli_runner import with_members
 
