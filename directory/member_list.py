@@ -8,6 +8,7 @@ exactly or by prefix, else a part of the name.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,9 @@ class MemberFilter:
     district: str | None = None
     role: str | None = None
     active: bool | None = True  # None: active and inactive
+    # With a phone registered now (these extensions: True) or not (False); None: either.
+    registered: bool | None = None
+    registered_extensions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,11 @@ def _conditions(f: MemberFilter, scope: MemberScope) -> tuple[list[str], list[An
     if f.active is not None:
         where.append("m.active = ?")
         params.append(int(f.active))
+    if f.registered is not None:
+        where.append(
+            f"m.extension {'' if f.registered else 'NOT '}IN (SELECT value FROM json_each(?))"
+        )
+        params.append(json.dumps(sorted(f.registered_extensions)))
     text = f.search.strip()[:MAX_SEARCH]
     if text:
         digits = text.lstrip("+").replace(" ", "")

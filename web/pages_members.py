@@ -23,6 +23,7 @@ from directory.validation import MemberError, MemberValues, clean_member
 from web.context import audited_change
 from web.member_scope import member_scope, visible_member
 from web.pages import flash, page_account, render, require, see_other, site_db
+from web.pages_live import LIVE_KEY
 
 routes = web.RouteTableDef()
 FORM_FIELDS = (
@@ -49,16 +50,24 @@ def _choices(request: web.Request) -> dict[str, Any]:
     return {"roles": sorted(roles), "districts": shown}
 
 
-def _filters(request: web.Request) -> tuple[MemberFilter, int, dict[str, str]]:
+async def _filters(request: web.Request) -> tuple[MemberFilter, int, dict[str, str]]:
     q = request.query
-    raw = {k: q.get(k, "")[:100] for k in ("q", "district", "role", "active", "page")}
+    names = ("q", "district", "role", "active", "registered", "page")
+    raw = {k: q.get(k, "")[:100] for k in names}
     raw["active"] = raw["active"] if raw["active"] in ACTIVE else "yes"
+    raw["registered"] = raw["registered"] if raw["registered"] in ("yes", "no") else ""
     page = int(raw["page"]) if raw["page"].isdigit() and len(raw["page"]) < 7 else 1
+    registered: frozenset[str] = frozenset()
+    if raw["registered"]:
+        snapshot = await request.config_dict[LIVE_KEY].snapshot()
+        registered = frozenset(p.extension for p in snapshot.phones)
     f = MemberFilter(
         search=raw["q"],
         district=raw["district"] or None,
         role=raw["role"] or None,
         active=ACTIVE[raw["active"]],
+        registered={"yes": True, "no": False}.get(raw["registered"]),
+        registered_extensions=registered,
     )
     return f, max(page, 1), raw
 
@@ -66,7 +75,7 @@ def _filters(request: web.Request) -> tuple[MemberFilter, int, dict[str, str]]:
 @routes.get("/members")
 async def list_page(request: web.Request) -> web.Response:
     account = require(request, "members.read")
-    f, page, raw = _filters(request)
+    f, page, raw = await _filters(request)
     found, total = search_members(
         site_db(request), f, member_scope(account), PAGE, (page - 1) * PAGE
     )

@@ -125,3 +125,20 @@ async def test_the_live_page_shows_what_the_account_may_see(
         await b.login("nat")
         status, page = await b.get("/admin/live")
         assert "PJSIP/2012-00000003" in page and "Phones registered (2)" in page
+
+
+async def test_the_member_list_filters_by_phones_registered_now(
+    staffed: sqlite_utils.Database,
+) -> None:
+    async with site(staffed, ami=FakeAmi()) as client:
+        b = Browser(client)
+        await b.login("nat")
+        status, page = await b.get("/admin/members?registered=yes")
+        assert status == 200 and "2 members" in page
+        assert "Okello Denis" in page and "Waiswa Moses" in page
+        status, page = await b.get("/admin/members?registered=no&district=Oyam")
+        assert "Okello Denis" not in page and "Auma Christine" in page
+    async with site(staffed, ami=FakeAmi(up=False)) as client:
+        b = Browser(client)
+        await b.login("nat")
+        assert "0 members" in (await b.get("/admin/members?registered=yes"))[1]
