@@ -161,11 +161,12 @@ async def load(base: str, urls: list[str], clients: int, username: str) -> dict[
 
 
 def start_server(db_path: Path, static: Path, port: int) -> subprocess.Popen[bytes]:
+    errors = (static.parent / f"serve-{port}.log").open("wb")  # never a pipe left unread
     proc = subprocess.Popen(
         [sys.executable, __file__, "serve", str(db_path), str(static), str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=errors,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -175,7 +176,7 @@ def start_server(db_path: Path, static: Path, port: int) -> subprocess.Popen[byt
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+    raise RuntimeError("server did not start: " + errors.name)
 
 
 async def sample_page(base: str, url: str) -> bytes:

@@ -91,21 +91,27 @@ def _stamp(after: str | None, address: str) -> str:
 
 
 @contextmanager
-def audited_change(request: web.Request) -> Iterator[sqlite_utils.Database]:
-    """Run a change in one transaction; the audit rows it writes get the client's address."""
-    db = directory_db(request)
-    who = actor(request)
+def stamped_change(db: sqlite_utils.Database, who: str, address: str) -> Iterator[None]:
+    """Run a change in one transaction; the audit rows it writes as `who` get `address`."""
     with writing(db):
         last = db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
-        yield db
+        yield
         written = rows(
             db.execute("SELECT id, after FROM audit WHERE id > ? AND actor = ?", (last, who))
         )
         for row in written:
             db.execute(
                 "UPDATE audit SET after = ? WHERE id = ?",
-                (_stamp(row["after"], remote(request)), row["id"]),
+                (_stamp(row["after"], address), row["id"]),
             )
+
+
+@contextmanager
+def audited_change(request: web.Request) -> Iterator[sqlite_utils.Database]:
+    """Run a change in one transaction; the audit rows it writes get the client's address."""
+    db = directory_db(request)
+    with stamped_change(db, actor(request), remote(request)):
+        yield db
 
 
 def record_read(

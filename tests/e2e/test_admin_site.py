@@ -199,3 +199,28 @@ def test_the_live_view_shows_a_call_in_progress(
     assert 'cug_fastagi_decision_seconds_count{route="member-call"}' in metrics
     assert "cug_registered_phones " in metrics
     page.close()
+
+
+def test_every_page_renders_under_the_csp(admins: Pbx, browser: Browser, screens: Path) -> None:
+    """Each page of the site opens from the menu, with nothing the browser refuses (the
+    Content-Security-Policy allows no inline script or style); a screenshot of each."""
+    pbx = admins
+    page = log_in(browser, pbx, "e2e-nat")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    for link, heading in (
+        ("Cases", "Cases"),
+        ("Figures", "Figures per district and month"),
+        ("Short codes", "Short codes"),
+        ("Chains", "Escalation chains"),
+        ("Audit", "Audit trail"),
+        ("Members", "Members"),
+    ):
+        page.get_by_role("link", name=link, exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        page.screenshot(path=screens / f"{link.lower().replace(' ', '-')}.png", full_page=True)
+    assert problems == []
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.close()

@@ -7,13 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 import sqlite_utils
 from aiohttp import FormData
 
 from directory.lookup import Directory
-from tests.unit.conftest import save
+from directory.schema import open_db
+from tests.unit.conftest import MEMBERS, save
 from tests.unit.site_client import Browser, accounts, site
 from web import pages_member_files
 
@@ -218,3 +220,25 @@ async def test_export_neutralises_formulas_and_keeps_to_the_districts(
     by_phone = {r["phone"]: r for r in found}
     assert by_phone["+256772100002"]["name"].startswith("'=cmd")
     assert by_phone["+256772100003"]["organisation"] == "'@SUM(1+1)"
+
+
+async def test_an_import_into_a_directory_file_runs_beside_the_loop(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "cug.db")
+    assert save(db, MEMBERS).ok
+    accounts(db)
+    rows = "".join(f"Worker {n},07725{n:05},psw,Oyam,\n" for n in range(300))
+    text = ("name,phone,role,district,supervisor_phone\n" + rows).encode()
+    async with site(db) as client:
+        b = Browser(client)
+        await b.login("oyam")
+        await b.get("/admin/members/import")
+        status, _ = await b.post("/admin/members/import", upload(b.last_csrf, text))
+        assert status == 303
+        assert "300 added" in (await b.get("/admin/members"))[1]
+    assert members(db) == 312
+    stamped = db.execute(
+        "SELECT count(*) FROM audit WHERE actor = 'admin:oyam' AND action LIKE 'member.import%' "
+        "AND json_extract(after, '$.remote_addr') = '127.0.0.1'"
+    ).fetchone()[0]
+    assert stamped == 300
+    db.close()
