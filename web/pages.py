@@ -22,6 +22,12 @@ def site_db(request: web.Request) -> sqlite_utils.Database:
     return request.config_dict[DB_KEY]
 
 
+def db_file(db: sqlite_utils.Database) -> str:
+    """The directory's file ("" for a database in memory): work that takes seconds opens its
+    own connection to it in a thread, beside the loop the service routes calls on."""
+    return db.execute("PRAGMA database_list").fetchone()[2] or ""
+
+
 def page_account(request: web.Request) -> AdminAccount:
     """The logged-in account (the site's middleware let the request in only with one)."""
     account = request.get(TOKEN)

@@ -19,7 +19,7 @@ from directory.csv_io import CsvError, decode_csv, export_csv, import_text
 from directory.members import SaveResult
 from directory.schema import open_db
 from web.context import stamped_change
-from web.pages import flash, render, require, see_other, site_db
+from web.pages import db_file, flash, render, require, see_other, site_db
 from web.sessions import CSRF_FIELD, csrf_ok
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,6 @@ class ImportJob:
             return self.run(db)
         finally:
             db.close()
-
-
-def db_file(db: sqlite_utils.Database) -> str:
-    """The directory's file ("" for a database in memory)."""
-    return db.execute("PRAGMA database_list").fetchone()[2] or ""
 
 
 @routes.get("/members/import")

@@ -123,11 +123,11 @@ async def test_a_district_admin_sees_their_districts_figures(tmp_path: Path) -> 
     db.close()
 
 
-def test_figures_are_kept_a_minute(
+async def test_figures_are_kept_a_minute(
     db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = FigureCache()
-    first = cache.rows(db, "", "")
-    assert cache.rows(db, "", "") is first
+    first = await cache.rows(db, "", "")
+    assert await cache.rows(db, "", "") is first
     monkeypatch.setattr(pages_dashboard, "CACHE_SECONDS", 0.0)
-    assert cache.rows(db, "", "") is not first
+    assert await cache.rows(db, "", "") is not first
