@@ -601,6 +601,8 @@ def _m0015(db: sqlite_utils.Database) -> None:
         foreign_keys=[("account_id", "admin_accounts", "id")],
     )
     db["admin_sessions"].create_index(["account_id", "ended_at"])
+    # An API token may act as an admin account (its scope and permissions).
+    db["api_tokens"].add_column("account_id", int)
     # The admin site's member list filters and searches by these.
     db["members"].create_index(["active", "extension"])
     db["members"].create_index(["district", "extension"])

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from directory import audit
-from directory.admin_accounts import AdminAccount
+from directory.admin_accounts import AdminAccount, account_by_id, get_account
 from directory.case_model import rows
 from directory.case_values import known_district
 from directory.transactions import writing
@@ -58,6 +58,7 @@ class ApiToken:
     created_by: str
     revoked_at: str | None
     last_used_at: str | None
+    account_id: int | None = None  # a token of an admin account acts as that account
 
     @property
     def actor(self) -> str:
@@ -95,6 +96,7 @@ class ApiToken:
             "created_by": self.created_by,
             "revoked_at": self.revoked_at,
             "last_used_at": self.last_used_at,
+            "account_id": self.account_id,
         }
 
     @classmethod
@@ -107,10 +109,11 @@ class ApiToken:
             created_by=row["created_by"],
             revoked_at=row["revoked_at"] or None,
             last_used_at=row["last_used_at"] or None,
+            account_id=row.get("account_id"),
         )
 
 
-_COLUMNS = "id, name, district, created_at, created_by, revoked_at, last_used_at"
+_COLUMNS = "id, name, district, created_at, created_by, revoked_at, last_used_at, account_id"
 
 
 def token_hash(token: str) -> str:
@@ -122,11 +125,25 @@ def _subject(name: str) -> str:
 
 
 def create_token(
-    db: sqlite_utils.Database, name: str, actor: str, district: str | None = None
+    db: sqlite_utils.Database,
+    name: str,
+    actor: str,
+    district: str | None = None,
+    account: str | None = None,
 ) -> tuple[str, ApiToken]:
-    """A new token named `name` (limited to `district` if given): returns the token itself,
-    which is not stored and cannot be shown again, and its record."""
+    """A new token named `name` (limited to `district` if given, or acting as the admin
+    `account`, with its scope and permissions): returns the token itself, which is not stored
+    and cannot be shown again, and its record."""
     errors: list[str] = []
+    account_id = None
+    if account is not None:
+        found_account = get_account(db, account)
+        if found_account is None:
+            errors.append(f"no admin account named {account[:64]!r}")
+        else:
+            account_id = found_account.id
+        if district is not None:
+            errors.append("a token of an admin account has the account's districts")
     name = (name or "").strip()
     if not NAME.match(name):
         errors.append(
@@ -150,6 +167,7 @@ def create_token(
                 "district": district_name,
                 "created_at": stamp,
                 "created_by": actor,
+                "account_id": account_id,
             }
         )
         audit.record(
@@ -158,7 +176,7 @@ def create_token(
             "api_token.create",
             _subject(name),
             None,
-            {"name": name, "district": district_name},
+            {"name": name, "district": district_name, "account": account},
         )
     log.info("API token %s created by %s (district %s)", name, actor, district_name or "all")
     found = get_token(db, name)
@@ -305,6 +323,18 @@ async def _session_principal(request: web.Request) -> AdminAccount | None:
     return account
 
 
+def _as_account(db: sqlite_utils.Database, token: ApiToken) -> Principal:
+    """The admin account a token acts as (refused while the account is disabled), or the
+    token itself."""
+    if token.account_id is None:
+        return token
+    account = account_by_id(db, token.account_id)
+    if account is None or account.disabled_at:
+        log.warning("API token %s presented for a disabled account", token.name)
+        raise _unauthorized("the account of this API token is disabled", True)
+    return account
+
+
 def auth_middleware(failures: FailureLog) -> Middleware:
     """Every request reaching the API app needs a live token or a live site session, and the
     permission its route needs; whoever it is is put on the request."""
@@ -324,6 +354,7 @@ def auth_middleware(failures: FailureLog) -> Middleware:
             if principal is None:
                 failures.failed(address, "unknown or revoked token")
                 raise _unauthorized("the API token is not valid (unknown or revoked)", True)
+            principal = _as_account(request.config_dict[DB_KEY], principal)
         permission = needed_permission(request.method, request.path)
         if not principal.can(permission):
             log.info(

@@ -168,3 +168,8 @@ def test_cli_create_list_disable_reset(tmp_path: Path) -> None:
     assert cug.sql("SELECT disabled_at FROM admin_accounts WHERE username='oyam'") == [(None,)]
     actors = cug.sql("SELECT DISTINCT actor FROM audit WHERE action LIKE 'admin_account.%'")
     assert actors == [("tester",)]
+    token = cug("api", "token", "create", "oyam-script", "--account", "Oyam").output
+    assert token.strip().splitlines()[-1].startswith("cug_")
+    assert "as oyam" in cug("api", "token", "list").output
+    refused = cug("api", "token", "create", "x", "--account", "nobody", ok=False).output
+    assert "no admin account" in refused

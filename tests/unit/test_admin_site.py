@@ -15,6 +15,7 @@ from directory.admin_accounts import disable_account
 from directory.cases import open_case
 from directory.lookup import Directory
 from tests.unit.site_client import PASSWORD, Browser, accounts, another_browser, site
+from web.auth import TokenError, create_token
 from web.login_limits import AddressLimiter
 
 
@@ -286,3 +287,35 @@ async def test_the_audit_trail_is_for_national_admins(staffed: sqlite_utils.Data
         assert "admin.logout" in page and "remote_addr" in page
         status, page = await b.get("/admin/audit?action=%25")
         assert "0 entries" in page
+
+
+async def test_an_api_token_of_an_account_has_the_accounts_scope(
+    staffed: sqlite_utils.Database,
+) -> None:
+    oyam_token = create_token(staffed, "oyam-script", "tester", account="oyam")[0]
+    grace_token = create_token(staffed, "grace-script", "tester", account="grace")[0]
+    with pytest.raises(TokenError, match="no admin account"):
+        create_token(staffed, "ghost-script", "tester", account="ghost")
+    with pytest.raises(TokenError, match="account's districts"):
+        create_token(staffed, "mixed", "tester", district="Jinja", account="oyam")
+    case = open_case(staffed, "tester", district="Oyam", category="neglect", assign="2002")
+    async with site(staffed) as client:
+
+        async def status(token: str, method: str, path: str, body: str | None = None) -> int:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            async with client.request(method, path, data=body, headers=headers) as response:
+                return response.status
+
+        assert await status(oyam_token, "GET", "/api/v1/members/2012") == 403
+        assert await status(oyam_token, "GET", "/api/v1/members/2002") == 200
+        follow = json.dumps({"follow_up_due": "2030-01-01"})
+        path = f"/api/v1/cases/{case.id}/follow-up"
+        assert await status(oyam_token, "POST", path, follow) == 200  # no CSRF: a token
+        assert await status(grace_token, "GET", f"/api/v1/cases/{case.id}") == 200
+        assert await status(grace_token, "POST", path, follow) == 403
+        disable_account(staffed, "oyam", "tester")
+        assert await status(oyam_token, "GET", "/api/v1/members/2002") == 401
+    actors = staffed.execute(
+        "SELECT DISTINCT actor FROM audit WHERE action = 'case.follow_up'"
+    ).fetchall()
+    assert actors == [("admin:oyam",)]
