@@ -224,3 +224,33 @@ def test_every_page_renders_under_the_csp(admins: Pbx, browser: Browser, screens
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.close()
+
+
+def test_a_new_password_and_a_deactivation_reach_asterisk(
+    admins: Pbx, browser: Browser, screens: Path
+) -> None:
+    pbx = admins
+    page = log_in(browser, pbx, "e2e-nat")
+    page.get_by_role("link", name="Add a member").click()
+    page.get_by_label("Name").fill("Short Stay")
+    page.get_by_label("Phone", exact=True).fill("0772200078")
+    page.get_by_label("District").select_option("Oyam")
+    page.get_by_label("Extension").fill("3078")
+    page.get_by_role("button", name="Add").click()
+    first = page.locator("#sip-password").inner_text().strip()
+    pbx.wait_endpoint_row("ps_auths", "3078", lambda r: r and r["password"] == first)
+    assert Phone(pbx, "3078", first).register() == 200
+    page.get_by_role("link", name="Back to Short Stay").click()
+    page.get_by_role("button", name="New SIP password").click()
+    second = page.locator("#sip-password").inner_text().strip()
+    assert second != first
+    pbx.wait_endpoint_row("ps_auths", "3078", lambda r: r and r["password"] == second)
+    assert Phone(pbx, "3078", first).register() == 401
+    assert Phone(pbx, "3078", second).register() == 200
+    page.get_by_role("link", name="Back to Short Stay").click()
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.get_by_role("status")).to_contain_text("Short Stay deactivated")
+    page.screenshot(path=screens / "member-deactivated.png", full_page=True)
+    pbx.wait_endpoint_row("ps_auths", "3078", lambda r: r is None)
+    assert Phone(pbx, "3078", second).register() == 401
+    page.close()
