@@ -601,6 +601,12 @@ def _m0015(db: sqlite_utils.Database) -> None:
         foreign_keys=[("account_id", "admin_accounts", "id")],
     )
     db["admin_sessions"].create_index(["account_id", "ended_at"])
+    # The audit is append-only: what was recorded cannot be changed or removed.
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_append_only_{verb.lower()} BEFORE {verb} ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END"
+        )
     # An API token may act as an admin account (its scope and permissions).
     db["api_tokens"].add_column("account_id", int)
     # The admin site's member list filters and searches by these.

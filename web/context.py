@@ -11,7 +11,6 @@ their own row (`case.view`, `case.list`, `report.view`, `link.suggestions`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +19,7 @@ import sqlite_utils
 from aiohttp import web
 
 from directory import audit
-from directory.case_model import Case, Referral, rows
+from directory.case_model import Case, Referral
 from directory.case_view import member_label
 from directory.cases import find_case
 from directory.transactions import writing
@@ -82,35 +81,18 @@ def scoped_district(token: Principal, requested: str | None) -> str | None:
     raise ApiError(403, [f"this token sees only district {', '.join(districts)}"])
 
 
-def _stamp(after: str | None, address: str) -> str:
-    values = json.loads(after) if after else {}
-    if not isinstance(values, dict):
-        values = {"value": values}
-    values["remote_addr"] = address
-    return json.dumps(values, ensure_ascii=False, sort_keys=True)
-
-
 @contextmanager
-def stamped_change(db: sqlite_utils.Database, who: str, address: str) -> Iterator[None]:
-    """Run a change in one transaction; the audit rows it writes as `who` get `address`."""
-    with writing(db):
-        last = db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
+def stamped_change(db: sqlite_utils.Database, address: str) -> Iterator[None]:
+    """Run a change in one transaction; the audit rows it writes get `address`."""
+    with writing(db), audit.from_address(address):
         yield
-        written = rows(
-            db.execute("SELECT id, after FROM audit WHERE id > ? AND actor = ?", (last, who))
-        )
-        for row in written:
-            db.execute(
-                "UPDATE audit SET after = ? WHERE id = ?",
-                (_stamp(row["after"], address), row["id"]),
-            )
 
 
 @contextmanager
 def audited_change(request: web.Request) -> Iterator[sqlite_utils.Database]:
     """Run a change in one transaction; the audit rows it writes get the client's address."""
     db = directory_db(request)
-    with stamped_change(db, actor(request), remote(request)):
+    with stamped_change(db, remote(request)):
         yield db
 
 

@@ -65,7 +65,7 @@ class ImportJob:
     districts: tuple[str, ...] | None
 
     def run(self, db: sqlite_utils.Database) -> SaveResult:
-        with stamped_change(db, self.actor, self.address):
+        with stamped_change(db, self.address):
             return import_text(
                 db,
                 decode_csv(self.data, self.label),

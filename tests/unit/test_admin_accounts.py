@@ -4,12 +4,14 @@ and `cug admin ...`."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
+from directory import audit
 from directory.admin_accounts import (
     AccountError,
     create_account,
@@ -173,3 +175,19 @@ def test_cli_create_list_disable_reset(tmp_path: Path) -> None:
     assert "as oyam" in cug("api", "token", "list").output
     refused = cug("api", "token", "create", "x", "--account", "nobody", ok=False).output
     assert "no admin account" in refused
+
+
+def test_the_audit_is_append_only(db: sqlite_utils.Database) -> None:
+    create_account(db, "nat", "national", PASSWORD, "tester")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE audit SET actor = 'someone else'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM audit")
+    assert [a[0] for a in audit_actions(db)] == ["tester"]
+
+
+def test_rows_written_for_a_client_carry_its_address(db: sqlite_utils.Database) -> None:
+    with audit.from_address("10.1.2.3"):
+        audit.record(db, "admin:nat", "thing.change", "x", {"a": 1}, None)
+    audit.record(db, "cli:root", "thing.change", "x", None, {"a": 2})
+    assert [a[2] for a in audit_actions(db)] == [{"remote_addr": "10.1.2.3"}, {"a": 2}]
