@@ -19,6 +19,7 @@ from directory.case_values import CaseError
 from directory.csv_io import safe_cell
 from directory.report import DistrictMonth, district_month_report
 from directory.schema import open_db
+from directory.text_figures import TextFigures, texts_by_district_month
 from web.context import record_read
 from web.pages import db_file, render, require, site_db
 from web.svg_charts import Series, bar_chart
@@ -31,6 +32,8 @@ CALLS = Series("escalated", "#b26a00")
 TAKEN = Series("taken", "#2e7d32")
 NOBODY = Series("nobody took it", "#c62828")
 SMS = Series("SMS parts", "#6a4c93")
+TEXTS = Series("texts sent", "#00695c")
+DELIVERED = Series("deliveries made", "#80cbc4")
 CSV_COLUMNS = (
     "district",
     "month",
@@ -59,6 +62,10 @@ CSV_COLUMNS = (
 )
 
 
+# Not in `cug report`: the dashboard's own (directory/text_figures.py).
+TEXT_COLUMNS = ("texts_sent", "text_deliveries_made", "text_deliveries_by_sms", "texts_expired")
+
+
 def hours(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
@@ -70,11 +77,9 @@ class FigureCache:
     log the report takes a second or more, and a dashboard is opened again and again."""
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[str, str], tuple[float, list[DistrictMonth]]] = {}
+        self._kept: dict[tuple[str, str], tuple[float, Figures]] = {}
 
-    async def rows(
-        self, db: sqlite_utils.Database, district: str, month: str
-    ) -> list[DistrictMonth]:
+    async def rows(self, db: sqlite_utils.Database, district: str, month: str) -> Figures:
         now = time.monotonic()
         kept = self._kept.get((district, month))
         if kept is not None and now - kept[0] < CACHE_SECONDS:
@@ -83,17 +88,24 @@ class FigureCache:
         if path:  # seconds on a large contact log: in a thread, beside the calls' loop
             table = await asyncio.to_thread(_report_at, path, district, month)
         else:
-            table = district_month_report(db, district or None, month or None)
+            table = _report(db, district, month)
         if len(self._kept) > 256:
             self._kept.clear()
         self._kept[(district, month)] = (now, table)
         return table
 
 
-def _report_at(path: str, district: str, month: str) -> list[DistrictMonth]:
+Figures = tuple[list[DistrictMonth], dict[tuple[str, str], TextFigures]]
+
+
+def _report(db: sqlite_utils.Database, district: str, month: str) -> Figures:
+    return district_month_report(db, district or None, month or None), texts_by_district_month(db)
+
+
+def _report_at(path: str, district: str, month: str) -> Figures:
     db = open_db(path)
     try:
-        return district_month_report(db, district or None, month or None)
+        return _report(db, district, month)
     finally:
         db.close()
 
@@ -102,19 +114,21 @@ CACHE_SECONDS = 60.0
 CACHE_KEY = web.AppKey("figure_cache", FigureCache)
 
 
-async def _figures(request: web.Request) -> tuple[list[DistrictMonth], dict[str, str]]:
+async def _figures(
+    request: web.Request,
+) -> tuple[list[DistrictMonth], dict[tuple[str, str], TextFigures], dict[str, str]]:
     account = require(request, "reports.read")
     asked = {k: request.query.get(k, "")[:40].strip() for k in ("district", "month")}
     if asked["district"] and not account.sees(asked["district"]):
         raise web.HTTPForbidden(reason=f"district {asked['district']!r} is not one of yours")
     cache = request.config_dict.get(CACHE_KEY) or FigureCache()
     try:
-        table = await cache.rows(site_db(request), asked["district"], asked["month"])
+        table, texts = await cache.rows(site_db(request), asked["district"], asked["month"])
     except CaseError as exc:
         raise web.HTTPBadRequest(reason="; ".join(exc.reasons)) from None
     table = [r for r in table if account.sees(r.district)]
     record_read(request, "report.view", "report", {**asked, "rows": len(table)})
-    return table, asked
+    return table, texts, asked
 
 
 def _rows(
@@ -131,7 +145,10 @@ def _count(value: float) -> str:
     return f"{value:.0f}"
 
 
-def _charts(table: list[DistrictMonth]) -> list[Any]:
+def _charts(table: list[DistrictMonth], texts: dict[tuple[str, str], TextFigures]) -> list[Any]:
+    def sent(r: DistrictMonth) -> TextFigures:
+        return texts.get((r.district, r.month), TextFigures())
+
     return [
         bar_chart(
             "Report to first contact",
@@ -160,6 +177,12 @@ def _charts(table: list[DistrictMonth]) -> list[Any]:
             _count,
         ),
         bar_chart(
+            "Texts between members (by the sender's district)",
+            [TEXTS, DELIVERED],
+            _rows(table, lambda r: [sent(r).texts, sent(r).delivered]),
+            _count,
+        ),
+        bar_chart(
             "SMS parts to members' mobiles", [SMS], _rows(table, lambda r: [r.sms_parts]), _count
         ),
     ]
@@ -167,10 +190,11 @@ def _charts(table: list[DistrictMonth]) -> list[Any]:
 
 @routes.get("/dashboard")
 async def dashboard(request: web.Request) -> web.Response:
-    table, asked = await _figures(request)
+    table, texts, asked = await _figures(request)
     context = {
         "rows": table,
-        "charts": _charts(table) if table else [],
+        "texts": texts,
+        "charts": _charts(table, texts) if table else [],
         "asked": asked,
         "hours": hours,
     }
@@ -185,13 +209,17 @@ def _cell(value: Any) -> str:
 
 @routes.get("/dashboard.csv")
 async def dashboard_csv(request: web.Request) -> web.Response:
-    table, _ = await _figures(request)
+    table, texts, _ = await _figures(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + TEXT_COLUMNS)
     for r in table:
         data = r.to_dict()
-        writer.writerow([_cell(data[c]) for c in CSV_COLUMNS])
+        shown = texts.get((r.district, r.month), TextFigures())
+        writer.writerow(
+            [_cell(data[c]) for c in CSV_COLUMNS]
+            + [shown.texts, shown.delivered, shown.delivered_by_sms, shown.expired]
+        )
     return web.Response(
         body=out.getvalue().encode("utf-8"),
         content_type="text/csv",

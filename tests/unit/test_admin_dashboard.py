@@ -12,8 +12,10 @@ import pytest
 import sqlite_utils
 
 from directory.cases import open_case
+from directory.lookup import Directory
 from directory.referrals import make_referral, move_referral
 from directory.schema import open_db
+from directory.text_figures import TextFigures, texts_by_district_month
 from tests.unit.cli_runner import with_members
 from tests.unit.site_client import Browser, accounts, site
 from tests.unit.test_admin_cases import add_call
@@ -73,7 +75,7 @@ async def test_the_dashboard_shows_the_figures_of_cug_report(tmp_path: Path) -> 
         b = Browser(client)
         await b.login("nat")
         status, page = await b.get("/admin/dashboard")
-        assert status == 200 and page.count("<svg") == 4
+        assert status == 200 and page.count("<svg") == 5
         assert "Oyam 2025-03" in page and "Jinja 2025-03" in page
         status, text = await b.get("/admin/dashboard.csv")
         assert status == 200 and b.response.content_type == "text/csv"
@@ -131,3 +133,48 @@ async def test_figures_are_kept_a_minute(
     assert await cache.rows(db, "", "") is first
     monkeypatch.setattr(pages_dashboard, "CACHE_SECONDS", 0.0)
     assert await cache.rows(db, "", "") is not first
+
+
+def test_texts_are_counted_by_the_senders_district_and_month(
+    db: sqlite_utils.Database, directory: Directory
+) -> None:
+    okello = directory.member_by_extension("2002")
+    auma = directory.member_by_extension("2003")
+    assert okello and auma
+    texts = db.table("texts")
+    texts.insert_all(
+        [
+            {
+                "id": 1,
+                "kind": "text",
+                "sender_member_id": okello.id,
+                "addressed": "104",
+                "created_at": "2025-03-05T10:00:00+00:00",
+            },
+            {
+                "id": 2,
+                "kind": "notice",
+                "sender_member_id": None,
+                "addressed": "2002",
+                "created_at": "2025-03-05T10:01:00+00:00",
+            },
+        ]
+    )
+    deliveries = [("delivered", "sms"), ("expired", None), ("delivered", "sip")]
+    db.table("text_deliveries").insert_all(
+        [
+            {
+                "text_id": 1 if n < 2 else 2,
+                "recipient_member_id": auma.id,
+                "status": status,
+                "via": via,
+                "expires_at": "2025-03-08T10:00:00+00:00",
+            }
+            for n, (status, via) in enumerate(deliveries)
+        ]
+    )
+    assert texts_by_district_month(db) == {
+        ("Oyam", "2025-03"): TextFigures(
+            texts=1, deliveries=2, delivered=1, delivered_by_sms=1, expired=1
+        )
+    }
