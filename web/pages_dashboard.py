@@ -62,6 +62,8 @@ CSV_COLUMNS = (
 )
 
 
+DISTRICTS_A_PAGE = 8
+MONTHS_SHOWN = 12
 # Not in `cug report`: the dashboard's own (directory/text_figures.py).
 TEXT_COLUMNS = ("texts_sent", "text_deliveries_made", "text_deliveries_by_sms", "texts_expired")
 
@@ -188,15 +190,37 @@ def _charts(table: list[DistrictMonth], texts: dict[tuple[str, str], TextFigures
     ]
 
 
+def page_of(
+    table: list[DistrictMonth], page: int, all_months: bool
+) -> tuple[list[DistrictMonth], int]:
+    """The rows one page shows: DISTRICTS_A_PAGE districts, their last MONTHS_SHOWN months
+    (all months when a month was asked), so a page stays small with every district of the
+    country; the CSV has every row. Returns the rows and the number of pages."""
+    months = sorted({r.month for r in table})
+    shown_months = set(months if all_months else months[-MONTHS_SHOWN:])
+    districts = sorted({r.district for r in table})
+    pages = max(1, (len(districts) + DISTRICTS_A_PAGE - 1) // DISTRICTS_A_PAGE)
+    on_page = set(districts[(page - 1) * DISTRICTS_A_PAGE : page * DISTRICTS_A_PAGE])
+    rows = [r for r in table if r.district in on_page and r.month in shown_months]
+    return rows, pages
+
+
 @routes.get("/dashboard")
 async def dashboard(request: web.Request) -> web.Response:
     table, texts, asked = await _figures(request)
+    page_text = request.query.get("page", "1")
+    page = int(page_text) if page_text.isdigit() and len(page_text) < 5 else 1
+    rows, pages = page_of(table, max(page, 1), bool(asked["month"]))
     context = {
-        "rows": table,
+        "rows": rows,
         "texts": texts,
-        "charts": _charts(table, texts) if table else [],
+        "charts": _charts(rows, texts) if rows else [],
         "asked": asked,
         "hours": hours,
+        "page": page,
+        "pages": pages,
+        "query": {k: v for k, v in asked.items() if v},
+        "months_shown": MONTHS_SHOWN,
     }
     return await render(request, "dashboard.html", context)
 

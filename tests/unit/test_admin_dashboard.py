@@ -14,13 +14,14 @@ import sqlite_utils
 from directory.cases import open_case
 from directory.lookup import Directory
 from directory.referrals import make_referral, move_referral
+from directory.report import DistrictMonth
 from directory.schema import open_db
 from directory.text_figures import TextFigures, texts_by_district_month
 from tests.unit.cli_runner import with_members
 from tests.unit.site_client import Browser, accounts, site
 from tests.unit.test_admin_cases import add_call
 from web import pages_dashboard
-from web.pages_dashboard import FigureCache
+from web.pages_dashboard import FigureCache, page_of
 
 
 def some_cases(db: sqlite_utils.Database) -> None:
@@ -178,3 +179,17 @@ def test_texts_are_counted_by_the_senders_district_and_month(
             texts=1, deliveries=2, delivered=1, delivered_by_sms=1, expired=1
         )
     }
+
+
+def test_a_dashboard_page_shows_eight_districts_and_the_last_twelve_months() -> None:
+    table = [
+        DistrictMonth(district=f"D{d:02}", month=f"{2024 + m // 12}-{m % 12 + 1:02}")
+        for d in range(20)
+        for m in range(18)
+    ]
+    rows, pages = page_of(table, 1, all_months=False)
+    assert pages == 3 and len(rows) == 8 * 12
+    assert {r.district for r in rows} == {f"D{d:02}" for d in range(8)}
+    assert min(r.month for r in rows) == "2024-07"
+    rows, _ = page_of(table, 3, all_months=True)
+    assert len(rows) == 4 * 18
