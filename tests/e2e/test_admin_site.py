@@ -189,8 +189,22 @@ def test_the_live_view_shows_a_call_in_progress(
         expect(calls).to_contain_text("Up")
         expect(page.locator("#live-phones")).to_contain_text("3003")
         page.screenshot(path=screens / "live.png", full_page=True)
+        # A member added on the site while the call is up: written for Asterisk at once,
+        # and the call goes on.
+        other = log_in(browser, pbx, "e2e-nat")
+        other.get_by_role("link", name="Add a member").click()
+        other.get_by_label("Name").fill("During The Call")
+        other.get_by_label("Phone", exact=True).fill("0772200079")
+        other.get_by_label("Role").select_option("psw")
+        other.get_by_label("District").select_option("Oyam")
+        other.get_by_label("Extension").fill("3079")
+        other.get_by_role("button", name="Add").click()
+        secret = other.locator("#sip-password").inner_text().strip()
+        pbx.wait_endpoint_row("ps_auths", "3079", lambda r: r and r["password"] == secret)
+        other.close()
         call.join(timeout=30)
-    assert results and results[0].code == 200
+    # The call that was up during the change ended normally: answered, then BYE and 200 OK.
+    assert results and results[0].code == 200 and results[0].returncode == 0
     # Refreshed in place: once the call ended, the panel says so without a reload.
     expect(page.locator("#live-calls")).to_contain_text("No calls.", timeout=15_000)
     # The same service's /metrics: the AMI link, the call's FastAGI decision, the phones.
@@ -221,6 +235,11 @@ def test_every_page_renders_under_the_csp(admins: Pbx, browser: Browser, screens
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         page.screenshot(path=screens / f"{link.lower().replace(' ', '-')}.png", full_page=True)
     assert problems == []
+    # On a phone's screen: the member list still reads (the district column gives way).
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.get_by_role("link", name="Members", exact=True).click()
+    expect(page.locator("th.wide").first).to_be_hidden()
+    page.screenshot(path=screens / "members-small-screen.png", full_page=True)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.close()
@@ -234,6 +253,7 @@ def test_a_new_password_and_a_deactivation_reach_asterisk(
     page.get_by_role("link", name="Add a member").click()
     page.get_by_label("Name").fill("Short Stay")
     page.get_by_label("Phone", exact=True).fill("0772200078")
+    page.get_by_label("Role").select_option("psw")
     page.get_by_label("District").select_option("Oyam")
     page.get_by_label("Extension").fill("3078")
     page.get_by_role("button", name="Add").click()
