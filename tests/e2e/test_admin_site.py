@@ -81,6 +81,26 @@ def log_in(browser: Browser, pbx: Pbx, username: str, password: str = PASSWORD) 
     return page
 
 
+def fill_new_member(page: Page, name: str, phone: str, extension: str) -> None:
+    """Open the form from the member list and fill it in: a PSW of Oyam."""
+    page.get_by_role("link", name="Add a member").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Phone", exact=True).fill(phone)
+    page.get_by_label("Role").select_option("psw")
+    page.get_by_label("District").select_option("Oyam")
+    page.get_by_label("Extension").fill(extension)
+
+
+def add_member(pbx: Pbx, page: Page, name: str, phone: str, extension: str) -> str:
+    """Add a member on the site; the SIP password the page shows once, when the service has
+    written it for Asterisk."""
+    fill_new_member(page, name, phone, extension)
+    page.get_by_role("button", name="Add").click()
+    secret = page.locator("#sip-password").inner_text().strip()
+    pbx.wait_endpoint_row("ps_auths", extension, lambda r: r and r["password"] == secret)
+    return secret
+
+
 def test_admin_adds_a_member_whose_phone_registers_and_calls(
     admins: Pbx, browser: Browser, screens: Path
 ) -> None:
@@ -90,12 +110,7 @@ def test_admin_adds_a_member_whose_phone_registers_and_calls(
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.screenshot(path=screens / "members.png", full_page=True)
-    page.get_by_role("link", name="Add a member").click()
-    page.get_by_label("Name").fill('Browser <script>alert("x")</script> Added')
-    page.get_by_label("Phone", exact=True).fill("0772 200 077")
-    page.get_by_label("Role").select_option("psw")
-    page.get_by_label("District").select_option("Oyam")
-    page.get_by_label("Extension").fill("3077")
+    fill_new_member(page, 'Browser <script>alert("x")</script> Added', "0772 200 077", "3077")
     page.screenshot(path=screens / "member-form.png", full_page=True)
     page.get_by_role("button", name="Add").click()
     expect(page.get_by_role("heading")).to_contain_text('<script>alert("x")</script>')
@@ -192,15 +207,7 @@ def test_the_live_view_shows_a_call_in_progress(
         # A member added on the site while the call is up: written for Asterisk at once,
         # and the call goes on.
         other = log_in(browser, pbx, "e2e-nat")
-        other.get_by_role("link", name="Add a member").click()
-        other.get_by_label("Name").fill("During The Call")
-        other.get_by_label("Phone", exact=True).fill("0772200079")
-        other.get_by_label("Role").select_option("psw")
-        other.get_by_label("District").select_option("Oyam")
-        other.get_by_label("Extension").fill("3079")
-        other.get_by_role("button", name="Add").click()
-        secret = other.locator("#sip-password").inner_text().strip()
-        pbx.wait_endpoint_row("ps_auths", "3079", lambda r: r and r["password"] == secret)
+        add_member(pbx, other, "During The Call", "0772200079", "3079")
         other.close()
         call.join(timeout=30)
     # The call that was up during the change ended normally: answered, then BYE and 200 OK.
@@ -250,15 +257,7 @@ def test_a_new_password_and_a_deactivation_reach_asterisk(
 ) -> None:
     pbx = admins
     page = log_in(browser, pbx, "e2e-nat")
-    page.get_by_role("link", name="Add a member").click()
-    page.get_by_label("Name").fill("Short Stay")
-    page.get_by_label("Phone", exact=True).fill("0772200078")
-    page.get_by_label("Role").select_option("psw")
-    page.get_by_label("District").select_option("Oyam")
-    page.get_by_label("Extension").fill("3078")
-    page.get_by_role("button", name="Add").click()
-    first = page.locator("#sip-password").inner_text().strip()
-    pbx.wait_endpoint_row("ps_auths", "3078", lambda r: r and r["password"] == first)
+    first = add_member(pbx, page, "Short Stay", "0772200078", "3078")
     assert Phone(pbx, "3078", first).register() == 200
     page.get_by_role("link", name="Back to Short Stay").click()
     page.get_by_role("button", name="New SIP password").click()
