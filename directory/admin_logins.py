@@ -56,12 +56,13 @@ class Attempt:
     refused: LoginResult | None  # known before any password is looked at
 
     @property
-    def hash_to_check(self) -> str | None:
-        """The hash the password is checked against (a dummy one for an unknown name), or
-        None when the attempt is refused whatever the password."""
-        if self.refused is not None and self.refused.reason != "unknown":
-            return None
-        return DUMMY_HASH if self.row is None else self.row["password_hash"]
+    def hash_to_check(self) -> str:
+        """The hash the password is checked against: the account's, or a dummy one when the
+        attempt is refused whatever the password (unknown, disabled, locked), so that every
+        refusal takes as long as a wrong password."""
+        if self.refused is not None or self.row is None:
+            return DUMMY_HASH
+        return self.row["password_hash"]
 
 
 def _stamp(moment: datetime) -> str:
@@ -89,10 +90,8 @@ def begin_login(
     return Attempt(name, address, moment, row, refused)
 
 
-def password_matches(hashed: str | None, password: str) -> bool:
-    """Whether `password` matches the argon2 `hashed` (None: no check, False)."""
-    if hashed is None:
-        return False
+def password_matches(hashed: str, password: str) -> bool:
+    """Whether `password` matches the argon2 `hashed`."""
     if len(password) > MAX_PASSWORD:
         password = ""  # still hashed: a long guess costs as long as any other
     try:
