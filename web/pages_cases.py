@@ -16,6 +16,7 @@ from web.context import record_read
 from web.errors import ApiError
 from web.links import link_visible_contact, visible_suggestions
 from web.pages import flash, page_account, render, require, see_other, site_db
+from web.readers import readers
 
 routes = web.RouteTableDef()
 PAGE = 50
@@ -46,11 +47,10 @@ async def list_page(request: web.Request) -> web.Response:
     if district and not account.team_scoped and not account.sees(district):
         raise web.HTTPForbidden(reason=f"district {district!r} is not one of yours")
     db = site_db(request)
-    found = [
-        c
-        for c in list_cases(db, district or None, status or None)
-        if account.sees_case(c.district, c.assigned_member_id)
-    ]
+    every = await readers(request).read(
+        lambda reading: list_cases(reading, district or None, status or None)
+    )
+    found = [c for c in every if account.sees_case(c.district, c.assigned_member_id)]
     pages = max(1, (len(found) + PAGE - 1) // PAGE)
     shown = found[(page - 1) * PAGE : page * PAGE]
     record_read(request, "case.list", "cases", {"cases": [c.id for c in shown]})

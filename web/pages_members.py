@@ -24,6 +24,7 @@ from web.context import audited_change
 from web.member_scope import member_scope, visible_member
 from web.pages import flash, page_account, render, require, see_other, site_db
 from web.pages_live import LIVE_KEY
+from web.readers import readers
 
 routes = web.RouteTableDef()
 FORM_FIELDS = (
@@ -76,8 +77,9 @@ async def _filters(request: web.Request) -> tuple[MemberFilter, int, dict[str, s
 async def list_page(request: web.Request) -> web.Response:
     account = require(request, "members.read")
     f, page, raw = await _filters(request)
-    found, total = search_members(
-        site_db(request), f, member_scope(account), PAGE, (page - 1) * PAGE
+    scope = member_scope(account)
+    found, total = await readers(request).read(
+        lambda db: search_members(db, f, scope, PAGE, (page - 1) * PAGE)
     )
     pages = max(1, (total + PAGE - 1) // PAGE)
     query = {k: v for k, v in raw.items() if v and k != "page"}

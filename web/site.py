@@ -38,6 +38,7 @@ from web.pages import PREFIX, render, site_db
 from web.pages_dashboard import CACHE_KEY, FigureCache
 from web.pages_live import LIVE_KEY
 from web.pages_login import HASHING_AT_ONCE, HASHING_KEY, LIMITER_KEY, login_redirect
+from web.readers import READERS_KEY, Readers
 from web.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -166,6 +167,12 @@ def admin_site(
     app[HASHING_KEY] = asyncio.Semaphore(HASHING_AT_ONCE)
     app[LIVE_KEY] = LiveView(ami)
     app[CACHE_KEY] = FigureCache()
+    app[READERS_KEY] = Readers(db)
+
+    async def close_readers(app: web.Application) -> None:
+        app[READERS_KEY].close()
+
+    app.on_cleanup.append(close_readers)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
