@@ -22,6 +22,7 @@ from aiohttp_session import get_session, session_middleware
 
 from web import (
     openapi_doc,
+    pages_accounts,
     pages_audit,
     pages_cases,
     pages_dashboard,
@@ -189,6 +190,7 @@ def admin_site(
     app.add_routes(pages_audit.routes)
     app.add_routes(pages_live.routes)
     app.add_routes(openapi_doc.routes)
+    app.add_routes(pages_accounts.routes)
     return app
 
 

@@ -236,6 +236,8 @@ def test_every_page_renders_under_the_csp(admins: Pbx, browser: Browser, screens
         ("Short codes", "Short codes"),
         ("Chains", "Escalation chains"),
         ("Audit", "Audit trail"),
+        ("Accounts", "Admin accounts"),
+        ("My password", "My password"),
         ("Members", "Members"),
     ):
         page.get_by_role("link", name=link, exact=True).click()
