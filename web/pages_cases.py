@@ -1,9 +1,14 @@
 """Case pages: the list (status, district, pages) and one case with its timeline; a contact
 can be linked to the case from there. Scope as everywhere: district admins their districts'
 cases, supervisors the cases assigned to their team; any other case is refused (403). Opening
-a case is recorded in the audit (`case.view`, with the address): child-protection data."""
+a case is recorded in the audit (`case.view`, with the address): child-protection data. With
+`cases.write`, a case is assigned (to a member the account sees), given a follow-up date,
+closed and reopened from its page, through the functions `cug case` uses."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NoReturn
 
 from aiohttp import web
 
@@ -11,8 +16,9 @@ from directory.case_model import CASE_STATUSES, Case
 from directory.case_timeline import case_timeline
 from directory.case_values import CaseError
 from directory.case_view import case_details, list_cases, member_label
-from directory.cases import find_case
-from web.context import record_read
+from directory.cases import assign_case, close_case, find_case, reopen_case, set_follow_up
+from directory.lookup import Directory
+from web.context import audited_change, record_read
 from web.errors import ApiError
 from web.links import link_visible_contact, visible_suggestions
 from web.pages import flash, page_account, render, require, see_other, site_db
@@ -20,6 +26,7 @@ from web.readers import readers
 
 routes = web.RouteTableDef()
 PAGE = 50
+MAX_FIELD = 4000
 
 
 def _visible_case(request: web.Request, raw: str) -> Case:
@@ -83,6 +90,68 @@ async def case_page(request: web.Request) -> web.Response:
         "suggestions": suggestions[:20],
     }
     return await render(request, "case.html", context)
+
+
+async def _change(request: web.Request, done: str, change: Callable[[Case], object]) -> NoReturn:
+    """Run `change(case)` as the account, audited with the address; the outcome (or every
+    reason it was refused) is shown on the case's page."""
+    require(request, "cases.write")
+    case = _visible_case(request, request.match_info["case"])
+    try:
+        with audited_change(request):
+            change(case)
+    except CaseError as exc:
+        await flash(request, "Not changed: " + "; ".join(exc.reasons))
+    else:
+        await flash(request, done)
+    raise see_other(f"/cases/{case.id}")
+
+
+async def _field(request: web.Request, name: str) -> str:
+    return str((await request.post()).get(name, ""))[:MAX_FIELD]
+
+
+@routes.post("/cases/{case}/assign")
+async def assign(request: web.Request) -> web.Response:
+    account = require(request, "cases.write")
+    ident = (await _field(request, "member")).strip()
+    member = Directory(site_db(request)).find(ident) if ident else None
+    if member is None or not account.sees_member(member.id, member.district):
+        await flash(request, f"Not changed: no member {ident[:40]!r} in your districts")
+        raise see_other(f"/cases/{request.match_info['case'][:64]}")
+    await _change(
+        request,
+        f"Assigned to {member.name}.",
+        lambda case: assign_case(site_db(request), case.id, member.extension, account.actor),
+    )
+
+
+@routes.post("/cases/{case}/follow-up")
+async def follow_up(request: web.Request) -> web.Response:
+    due = (await _field(request, "follow_up_due")).strip() or None
+    actor = page_account(request).actor
+    await _change(
+        request,
+        f"Follow-up {'set to ' + due if due else 'cleared'}.",
+        lambda case: set_follow_up(site_db(request), case.id, due, actor),
+    )
+
+
+@routes.post("/cases/{case}/close")
+async def close(request: web.Request) -> web.Response:
+    reason = await _field(request, "reason")
+    actor = page_account(request).actor
+    await _change(
+        request, "Case closed.", lambda case: close_case(site_db(request), case.id, reason, actor)
+    )
+
+
+@routes.post("/cases/{case}/reopen")
+async def reopen(request: web.Request) -> web.Response:
+    actor = page_account(request).actor
+    await _change(
+        request, "Case reopened.", lambda case: reopen_case(site_db(request), case.id, actor)
+    )
 
 
 @routes.post("/cases/{case}/link")

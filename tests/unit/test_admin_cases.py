@@ -9,7 +9,7 @@ import pytest
 import sqlite_utils
 
 from directory.case_model import Case
-from directory.cases import open_case
+from directory.cases import find_case, open_case
 from directory.lookup import Directory
 from directory.referrals import make_referral
 from tests.unit.site_client import Browser, accounts, site
@@ -142,3 +142,42 @@ async def test_linking_a_contact_from_the_case_page(staffed: sqlite_utils.Databa
         "SELECT actor, after FROM audit WHERE action = 'contact.link'"
     ).fetchone()
     assert actor[0] == "admin:oyam" and json.loads(actor[1])["remote_addr"] == "127.0.0.1"
+
+
+async def test_a_district_admin_assigns_follows_up_closes_and_reopens(
+    staffed: sqlite_utils.Database,
+) -> None:
+    case = oyam_case(staffed)
+    jinja = open_case(staffed, "tester", district="Jinja", category="neglect")
+    async with site(staffed) as client:
+        b = Browser(client)
+        await b.login("oyam")
+        path = f"/admin/cases/{case.id}"
+        assert (await b.post(f"{path}/assign", {"member": "2012"}))[0] == 303  # Jinja's
+        assert "no member &#39;2012&#39; in your districts" in (await b.get(path))[1]
+        assert (await b.post(f"{path}/assign", {"member": "0772100003"}))[0] == 303
+        assert "Assigned to Auma Christine." in (await b.get(path))[1]
+        await b.post(f"{path}/follow-up", {"follow_up_due": "2030-01-15"})
+        await b.post(f"{path}/close", {"reason": ""})
+        assert "Not changed:" in (await b.get(path))[1]
+        await b.post(f"{path}/close", {"reason": "child safe with her aunt"})
+        status, page = await b.get(path)
+        assert "Case closed." in page and "Reopen" in page
+        await b.post(f"{path}/reopen", {})
+        assert (await b.post(f"/admin/cases/{jinja.id}/close", {"reason": "x"}))[0] == 403
+        await b.logout()
+        await b.login("grace")
+        assert (await b.post(f"{path}/assign", {"member": "2002"}))[0] == 403
+    after = find_case(staffed, case.id)
+    assert after is not None and after.status == "open"
+    assert after.follow_up_due and after.follow_up_due.startswith("2030-01-15")
+    assert Directory(staffed).member(after.assigned_member_id).extension == "2003"  # type: ignore[arg-type,union-attr]
+    actions = [
+        r[0]
+        for r in staffed.execute(
+            "SELECT action FROM audit WHERE actor = 'admin:oyam' AND action LIKE 'case.%' "
+            "AND action != 'case.view' AND json_extract(after, '$.remote_addr') = '127.0.0.1'"
+        )
+    ]
+    assert actions == ["case.assign", "case.follow_up", "case.close", "case.reopen"]
+    assert find_case(staffed, jinja.id).status == "open"  # type: ignore[union-attr]
