@@ -6,6 +6,7 @@ import json
 
 import click
 
+from cug.cli_remote import get_cmd, post_cmd
 from cug.settings import Settings
 from directory import audit
 from directory.schema import open_db
@@ -16,7 +17,7 @@ from directory.schema import open_db
 
 @click.group("api")
 def api() -> None:
-    """The JSON API for cases: its tokens."""
+    """The JSON API: its tokens, and calls to it (get, post) as a script would make them."""
 
 
 @api.group("token")
@@ -92,3 +93,7 @@ def revoke_cmd(s: Settings, name: str) -> None:
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"token {revoked.name!r} revoked")
+
+
+api.add_command(get_cmd)
+api.add_command(post_cmd)
