@@ -16,6 +16,7 @@ from directory.admin_accounts import (
     disable_account,
     list_accounts,
     reset_password,
+    unlock_account,
 )
 from directory.schema import open_db
 
@@ -107,3 +108,15 @@ def reset_password_cmd(s: Settings, username: str, password_stdin: bool) -> None
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"new password set for {done.username!r}")
+
+
+@admin.command("unlock")
+@click.argument("username")
+@click.pass_obj
+def unlock_cmd(s: Settings, username: str) -> None:
+    """Lift the lock wrong passwords put on USERNAME (the password stays)."""
+    try:
+        done = unlock_account(open_db(s.db), username, audit.cli_actor())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"account {done.username!r} unlocked")

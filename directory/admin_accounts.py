@@ -297,6 +297,16 @@ def disable_account(db: sqlite_utils.Database, username: str, actor: str) -> Adm
         raise AccountError([f"account {found.username!r} was already disabled"])
     stamp = _stamp(_now())
     with writing(db):
+        if found.role == "national":
+            others = db.execute(
+                "SELECT count(*) FROM admin_accounts WHERE role = 'national' "
+                "AND disabled_at IS NULL AND id != ?",
+                (found.id,),
+            ).fetchone()[0]
+            if not others:
+                raise AccountError(
+                    [f"{found.username!r} is the last national admin: create another first"]
+                )
         db.table("admin_accounts").update(found.id, {"disabled_at": stamp})
         _end_sessions(db, found.id)
         audit.record(
@@ -306,6 +316,25 @@ def disable_account(db: sqlite_utils.Database, username: str, actor: str) -> Adm
             subject(found.username),
             {"disabled_at": None},
             {"disabled_at": stamp},
+        )
+    return _existing(db, found.username)
+
+
+def unlock_account(db: sqlite_utils.Database, username: str, actor: str) -> AdminAccount:
+    """Lift a lock set by wrong passwords, and its count, without changing the password."""
+    found = _existing(db, username)
+    with writing(db):
+        before = db.execute(
+            "SELECT failures, locked_until FROM admin_accounts WHERE id = ?", (found.id,)
+        ).fetchone()
+        db.table("admin_accounts").update(found.id, {"failures": 0, "locked_until": None})
+        audit.record(
+            db,
+            actor,
+            "admin_account.unlock",
+            subject(found.username),
+            {"failures": before[0], "locked_until": before[1]},
+            {"failures": 0, "locked_until": None},
         )
     return _existing(db, found.username)
 

@@ -110,30 +110,28 @@ def end_login(
         _record(db, name, "admin.login_failed", {"reason": refused.reason, "remote_addr": address})
         return refused
     if not matched:
-        failures = (row["failures"] or 0) + 1
-        until = None
-        if failures >= LOCK_AFTER:
-            until = _stamp(attempt.moment + timedelta(seconds=LOCK_SECONDS))
-        with writing(db):
-            db.table("admin_accounts").update(
-                row["id"], {"failures": 0 if until else failures, "locked_until": until}
-            )
-            detail = {"reason": "wrong_password", "remote_addr": address, "failures": failures}
-            audit.record(db, f"admin:{name}", "admin.login_failed", subject(name), None, detail)
-            if until:
-                audit.record(
-                    db,
-                    "system",
-                    "admin_account.locked",
-                    subject(name),
-                    None,
-                    {"locked_until": until, "remote_addr": address},
-                )
+        until = count_wrong_password(db, row["id"], name, address, attempt.moment)
         if until:
-            log.warning("admin account %s locked until %s (from %s)", name, until, address)
             return LoginResult(None, "locked", until)
         return LoginResult(None, "wrong_password")
     with writing(db):
+        # Looked at again after the hash: a lock set meanwhile by parallel wrong guesses, or
+        # the account disabled, still refuses the right password.
+        fresh = db.execute(
+            "SELECT disabled_at, locked_until FROM admin_accounts WHERE id = ?", (row["id"],)
+        ).fetchone()
+        if fresh is None or fresh[0]:
+            return LoginResult(None, "disabled")
+        if fresh[1] and datetime.fromisoformat(fresh[1]) > attempt.moment:
+            audit.record(
+                db,
+                f"admin:{name}",
+                "admin.login_failed",
+                subject(name),
+                None,
+                {"reason": "locked", "remote_addr": address},
+            )
+            return LoginResult(None, "locked", fresh[1])
         db.table("admin_accounts").update(
             row["id"],
             {"failures": 0, "locked_until": None, "last_login_at": _stamp(attempt.moment)},
@@ -144,6 +142,41 @@ def end_login(
         if hasher.check_needs_rehash(row["password_hash"]):
             db.table("admin_accounts").update(row["id"], {"password_hash": hasher.hash(password)})
     return LoginResult(account_by_id(db, row["id"]), "ok")
+
+
+def count_wrong_password(
+    db: sqlite_utils.Database, account_id: int, name: str, address: str, moment: datetime
+) -> str | None:
+    """One more wrong password for the account (at login, or asked again to change it):
+    counted in the database itself, not from what the caller read before hashing, so that
+    parallel guesses each add one and none clears another's lock; audited with the address.
+    The lock's end when this one locked the account, else None."""
+    with writing(db):
+        failures = db.execute(
+            "UPDATE admin_accounts SET failures = failures + 1 WHERE id = ? RETURNING failures",
+            (account_id,),
+        ).fetchone()[0]
+        until = None
+        if failures >= LOCK_AFTER:
+            until = _stamp(moment + timedelta(seconds=LOCK_SECONDS))
+            db.execute(
+                "UPDATE admin_accounts SET failures = 0, locked_until = ? WHERE id = ?",
+                (until, account_id),
+            )
+        detail = {"reason": "wrong_password", "remote_addr": address, "failures": failures}
+        audit.record(db, f"admin:{name}", "admin.login_failed", subject(name), None, detail)
+        if until:
+            audit.record(
+                db,
+                "system",
+                "admin_account.locked",
+                subject(name),
+                None,
+                {"locked_until": until, "remote_addr": address},
+            )
+    if until:
+        log.warning("admin account %s locked until %s (from %s)", name, until, address)
+    return until
 
 
 def check_login(

@@ -47,3 +47,10 @@ class AddressLimiter:
                 address,
                 int(self.window),
             )
+
+    def succeeded(self, address: str) -> None:
+        """A right password from `address`: its own attempt no longer counts against it
+        (counted before the hash), earlier failures still do."""
+        times = self._failures.get(address)
+        if times:
+            times.pop()

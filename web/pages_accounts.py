@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime
 
 from aiohttp import web
 from aiohttp_session import get_session
@@ -19,7 +20,7 @@ from directory.admin_accounts import (
     list_accounts,
     reset_password,
 )
-from directory.admin_logins import password_matches
+from directory.admin_logins import count_wrong_password, password_matches
 from directory.admin_sessions import start_session
 from directory.members import reference_data
 from web.context import stamped_change
@@ -85,8 +86,8 @@ async def create(request: web.Request) -> web.Response:
 @routes.post("/accounts/{username}/disable")
 async def disable(request: web.Request) -> web.Response:
     account = require(request, "accounts.manage")
-    username = request.match_info["username"][:64]
-    if username == account.username:
+    username = request.match_info["username"][:64].strip().lower()
+    if username == account.username.lower():
         return await _accounts_page(request, ["you cannot disable your own account"], 422)
     try:
         with stamped_change(site_db(request), request.remote or "unknown"):
@@ -137,6 +138,8 @@ async def change_password(request: web.Request) -> web.Response:
     errors = []
     if not matched:
         limiter.failed(address)
+        # Counted on the account like a wrong login (a stolen session cannot guess it).
+        count_wrong_password(db, account.id, account.username, address, datetime.now(UTC))
         errors.append("the current password is wrong")
     if new != again:
         errors.append("the new password and its repetition differ")

@@ -63,6 +63,8 @@ async def login(request: web.Request) -> web.Response:
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))
     db = site_db(request)
+    # Counted before the hash, not after: parallel guesses from one address all count.
+    limiter.failed(address)
     attempt = begin_login(db, username, address)
     # argon2 costs tens of milliseconds of CPU: in a thread, a few at a time, so that logins
     # never hold up the calls the same event loop routes.
@@ -70,11 +72,11 @@ async def login(request: web.Request) -> web.Response:
         matched = await asyncio.to_thread(password_matches, attempt.hash_to_check, password)
     result = end_login(db, attempt, matched, password)
     if result.account is None:
-        limiter.failed(address)
         log.info("admin login failed for %r from %s: %s", username, address, result.reason)
         return await render(
             request, "login.html", {"error": REFUSED, "next": next_page, "username": username}, 401
         )
+    limiter.succeeded(address)
     session = await get_session(request)
     begin(session, start_session(site_db(request), result.account, address))
     log.info("admin %s logged in from %s", result.account.username, address)

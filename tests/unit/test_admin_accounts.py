@@ -18,8 +18,9 @@ from directory.admin_accounts import (
     disable_account,
     get_account,
     reset_password,
+    unlock_account,
 )
-from directory.admin_logins import LOCK_AFTER, check_login
+from directory.admin_logins import LOCK_AFTER, begin_login, check_login, end_login
 from directory.lookup import Directory
 from tests.unit.cli_runner import with_members
 
@@ -114,6 +115,7 @@ def test_account_locks_after_wrong_passwords_even_for_the_right_one(
 
 def test_disable_and_reset_password(db: sqlite_utils.Database) -> None:
     create_account(db, "nat", "national", PASSWORD, "tester")
+    create_account(db, "nat2", "national", PASSWORD, "tester")
     disable_account(db, "nat", "boss")
     assert check_login(db, "nat", PASSWORD, "10.0.0.1").reason == "disabled"
     with pytest.raises(AccountError, match="already"):
@@ -191,3 +193,35 @@ def test_rows_written_for_a_client_carry_its_address(db: sqlite_utils.Database) 
         audit.record(db, "admin:nat", "thing.change", "x", {"a": 1}, None)
     audit.record(db, "cli:root", "thing.change", "x", None, {"a": 2})
     assert [a[2] for a in audit_actions(db)] == [{"remote_addr": "10.1.2.3"}, {"a": 2}]
+
+
+def test_the_last_national_admin_cannot_be_disabled(db: sqlite_utils.Database) -> None:
+    create_account(db, "nat", "national", PASSWORD, "tester")
+    with pytest.raises(AccountError, match="last national admin"):
+        disable_account(db, "nat", "boss")
+    assert get_account(db, "nat").disabled_at is None
+
+
+def test_parallel_wrong_guesses_all_count_and_the_lock_holds_for_the_right_one(
+    db: sqlite_utils.Database,
+) -> None:
+    # Six guesses read the account before any is hashed (an attacker's burst), then the
+    # right password's attempt: each wrong one counts, and the lock they set refuses it.
+    create_account(db, "nat", "national", PASSWORD, "tester")
+    guesses = [begin_login(db, "nat", "10.0.0.9") for _ in range(6)]
+    right = begin_login(db, "nat", "10.0.0.9")
+    reasons = [end_login(db, g, False, "guess").reason for g in guesses]
+    assert "locked" in reasons
+    assert end_login(db, right, True, PASSWORD).reason == "locked"
+    locked = [a for a in audit_actions(db) if a[1] == "admin_account.locked"]
+    assert locked
+
+
+def test_unlock_lifts_the_lock_and_keeps_the_password(db: sqlite_utils.Database) -> None:
+    create_account(db, "nat", "national", PASSWORD, "tester")
+    for _ in range(5):
+        check_login(db, "nat", "wrong", "10.0.0.1")
+    assert check_login(db, "nat", PASSWORD, "10.0.0.1").reason == "locked"
+    unlock_account(db, "nat", "boss")
+    assert check_login(db, "nat", PASSWORD, "10.0.0.1").reason == "ok"
+    assert ("boss", "admin_account.unlock") in [a[:2] for a in audit_actions(db)]
