@@ -12,6 +12,7 @@ from typing import IO
 import sqlite_utils
 
 from directory.members import SaveResult, reference_data, save_members
+from directory.numbers import try_normalise
 from directory.validation import CleanMember, MemberValues, clean_member
 
 REQUIRED_COLUMNS = ("name", "phone", "role", "district", "supervisor_phone")
@@ -117,12 +118,17 @@ def import_text(
 ) -> SaveResult:
     """Import members from CSV text (`name` for the audit). With `only_districts`, every row
     must be of one of them, and so must the member it updates (an admin of those districts)."""
-    header, rows = read_rows(handle)
+    header, read = read_rows(handle)
+    rows = list(read)  # read twice: the file's own members first (supervisors), then checked
     roles, districts = reference_data(db)
     district_now = dict(db.execute("SELECT phone, district FROM members").fetchall())
     allowed = {d.casefold() for d in only_districts} if only_districts is not None else None
     active_now = {p: bool(a) for p, a in db.execute("SELECT phone, active FROM members")}
     checked = []
+    # Members the file itself adds may supervise others in it (their districts are checked).
+    in_file = {
+        p for _, v in rows if not isinstance(v, str) for p in [try_normalise(v.phone or "")] if p
+    }
     for n, (line, values) in enumerate(rows, 1):
         if isinstance(values, str):
             bad = clean_member(MemberValues(), roles, districts)
@@ -133,6 +139,7 @@ def import_text(
             _check_active(values.active, active_now.get(clean.phone, True), clean.errors)
             if allowed is not None:
                 _check_district(clean, district_now.get(clean.phone), allowed)
+                _check_supervisor(clean, district_now, in_file, allowed)
             checked.append((line, clean))
         if progress and n % 1000 == 0:
             progress(1000)
@@ -145,6 +152,19 @@ def _check_district(clean: CleanMember, current: str | None, allowed: set[str]) 
         clean.errors.append(f"district {clean.district} is not one of yours")
     if current is not None and current.casefold() not in allowed:
         clean.errors.append(f"phone {clean.phone} belongs to a member of another district")
+
+
+def _check_supervisor(
+    clean: CleanMember, district_now: dict[str, str], in_file: set[str], allowed: set[str]
+) -> None:
+    """An admin of some districts names supervisors among their own members (or the file's):
+    another district's supervisor would see this member and their cases."""
+    sup = clean.supervisor_phone
+    if not sup or sup in in_file and sup not in district_now:
+        return
+    district = district_now.get(sup)
+    if district is None or district.casefold() not in allowed:
+        clean.errors.append(f"supervisor {sup} is not a member of your districts")
 
 
 def _check_active(given: str, active: bool, errors: list[str]) -> None:

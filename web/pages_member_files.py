@@ -15,10 +15,13 @@ import sqlite_utils
 from aiohttp import web
 from aiohttp_session import get_session
 
+from directory import audit
 from directory.csv_io import CsvError, decode_csv, export_csv, import_text
 from directory.members import SaveResult
 from directory.schema import open_db
+from directory.transactions import writing
 from web.context import stamped_change
+from web.member_scope import scoped_reasons
 from web.pages import db_file, flash, render, require, see_other, site_db
 from web.sessions import CSRF_FIELD, csrf_ok
 
@@ -113,8 +116,16 @@ async def import_file(request: web.Request) -> web.Response:
         return await render(request, "import.html", {"errors": [], "problem": problem}, 422)
     if not result.ok:
         bad = len({line for line, _ in result.errors})
+        shown = [
+            (line, reason)
+            for (line, _), reason in zip(
+                result.errors,
+                scoped_reasons(account, [reason for _, reason in result.errors]),
+                strict=True,
+            )
+        ]
         context = {
-            "errors": result.errors[:SHOWN_ERRORS],
+            "errors": shown[:SHOWN_ERRORS],
             "more": max(0, len(result.errors) - SHOWN_ERRORS),
             "problem": f"{bad} bad row(s) in {label}; nothing imported.",
         }
@@ -132,8 +143,19 @@ async def import_file(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.Response:
     account = require(request, "members.export")
     out = io.StringIO()
-    count = export_csv(site_db(request), out, account.scoped_districts)
+    db = site_db(request)
+    count = export_csv(db, out, account.scoped_districts)
     log.info("admin %s exported %d members", account.username, count)
+    # The whole directory (names, numbers) leaving the system: in the audit, not only the log.
+    with writing(db):
+        audit.record(
+            db,
+            account.actor,
+            "member.export",
+            "members",
+            None,
+            {"members": count, "remote_addr": request.remote or "unknown"},
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     return web.Response(
         body=out.getvalue().encode("utf-8"),

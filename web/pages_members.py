@@ -21,7 +21,7 @@ from directory.members import (
 from directory.model import Member
 from directory.validation import MemberError, MemberValues, clean_member
 from web.context import audited_change
-from web.member_scope import member_scope, visible_member
+from web.member_scope import member_scope, scoped_reasons, supervisor_errors, visible_member
 from web.pages import flash, page_account, render, require, see_other, site_db
 from web.pages_live import LIVE_KEY
 from web.readers import readers
@@ -125,9 +125,10 @@ async def _form(
 
 def _district_errors(request: web.Request, values: MemberValues) -> list[str]:
     account = page_account(request)
+    errors = supervisor_errors(request, account, values.supervisor_phone)
     if account.sees(values.district.strip()):
-        return []
-    return [f"district {values.district.strip()[:40]!r} is not one of yours"]
+        return errors
+    return [f"district {values.district.strip()[:40]!r} is not one of yours", *errors]
 
 
 @routes.get("/members/new")
@@ -151,7 +152,8 @@ async def add(request: web.Request) -> web.Response:
     with audited_change(request) as changing:
         result = save_members(changing, [(0, clean)], page_account(request).actor, "member.add")
     if not result.ok:
-        return await _form(request, values, [reason for _, reason in result.errors], None)
+        reasons = scoped_reasons(page_account(request), [r for _, r in result.errors])
+        return await _form(request, values, reasons, None)
     member = Directory(db).member_by_phone(clean.phone)
     assert member is not None
     return await render(request, "member_password.html", {"member": member, "added": True})
@@ -179,7 +181,7 @@ async def edit(request: web.Request) -> web.Response:
         with audited_change(request) as changing:
             changed = update_member(changing, member.id, clean, account.actor)
     except MemberError as exc:
-        return await _form(request, values, exc.reasons, member)
+        return await _form(request, values, scoped_reasons(account, exc.reasons), member)
     await flash(request, f"{clean.name}: changed {', '.join(sorted(changed)) or 'nothing'}.")
     raise see_other(f"/members/{clean.extension or member.extension}")
 
