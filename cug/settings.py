@@ -63,6 +63,8 @@ class Settings:
     admin_session_key: str = ""  # [admin_site] session_key: encrypts the site's session cookies
     admin_cookie_secure: bool = False  # [admin_site] cookie_secure: yes behind a TLS proxy
     metrics_allow: list[str] = field(default_factory=list)  # [metrics] allow: beside loopback
+    metrics_secret: str = ""  # [metrics] secret: Prometheus's basic-auth password (user metrics)
+    trusted_proxies: list[str] = field(default_factory=list)  # [admin_site] trusted_proxies
 
     @property
     def settings_path(self) -> Path:
@@ -119,8 +121,9 @@ class Settings:
         cp["admin_site"] = {
             "session_key": self.admin_session_key,
             "cookie_secure": "yes" if self.admin_cookie_secure else "no",
+            "trusted_proxies": " ".join(self.trusted_proxies),
         }
-        cp["metrics"] = {"allow": " ".join(self.metrics_allow)}
+        cp["metrics"] = {"allow": " ".join(self.metrics_allow), "secret": self.metrics_secret}
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -190,6 +193,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         trunk_password=new_secret(),
         sms_inbound_secret=secrets.token_urlsafe(32),
         admin_session_key=new_session_key(),
+        metrics_secret=secrets.token_urlsafe(32),
     )
     path = home / SETTINGS_FILE
     if path.exists():
@@ -232,8 +236,10 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
             site = cp["admin_site"]
             s.admin_session_key = site.get("session_key") or s.admin_session_key
             s.admin_cookie_secure = site.getboolean("cookie_secure", False)
+            s.trusted_proxies = site.get("trusted_proxies", "").split()
         if cp.has_section("metrics"):
             s.metrics_allow = cp["metrics"].get("allow", "").split()
+            s.metrics_secret = cp["metrics"].get("secret") or s.metrics_secret
     if env_db:
         s.db = Path(env_db).expanduser()
     if db is not None:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from web.basic_auth import basic_credentials_match
 from web.live_view import AmiActions, LiveView
 
 log = logging.getLogger(__name__)
@@ -151,10 +152,21 @@ def _allowed(request: web.Request, allow: frozenset[str]) -> bool:
         return False
 
 
+USERNAME = "metrics"
+SECRET_KEY = web.AppKey("cug_metrics_secret", str)
+
+
 async def metrics(request: web.Request) -> web.Response:
     if not _allowed(request, request.app[ALLOW_KEY]):
         log.warning("/metrics refused to %s", request.remote)
         raise web.HTTPForbidden(text="metrics are served to loopback only\n")
+    # A proxy in front of the site that adds no X-Forwarded-For looks like loopback: the
+    # figures also need the install's metrics secret (Prometheus: basic_auth).
+    if not basic_credentials_match(request, USERNAME, request.app[SECRET_KEY]):
+        log.warning("/metrics refused to %s: no valid credentials", request.remote)
+        raise web.HTTPUnauthorized(
+            headers={"WWW-Authenticate": 'Basic realm="cug-metrics", charset="UTF-8"'}
+        )
     body = await request.app[METRICS_KEY].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
@@ -164,10 +176,12 @@ def mount_metrics(
     db: sqlite_utils.Database,
     ami: AmiActions | None,
     allow: Iterable[str] = (),
+    secret: str = "",
 ) -> ServiceMetrics:
     """Serve /metrics on `app`; returns the registry (give its `observe` to FastAGI)."""
     service = ServiceMetrics(db, ami)
     app[METRICS_KEY] = service
     app[ALLOW_KEY] = frozenset(allow)
+    app[SECRET_KEY] = secret
     app.router.add_get("/metrics", metrics)
     return service

@@ -7,6 +7,7 @@ closed and reopened from its page, through the functions `cug case` uses."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -28,6 +29,8 @@ routes = web.RouteTableDef()
 PAGE = 50
 MAX_FIELD = 4000
 
+log = logging.getLogger(__name__)
+
 
 def _visible_case(request: web.Request, raw: str) -> Case:
     account = page_account(request)
@@ -36,10 +39,18 @@ def _visible_case(request: web.Request, raw: str) -> Case:
         found = find_case(site_db(request), int(raw))
     elif 0 < len(raw) <= 64:
         found = find_case(site_db(request), raw)
+    if found is not None and not account.sees_case(found.district, found.assigned_member_id):
+        # Answered as a case that does not exist (as the API does): another district's case
+        # numbers and references cannot be probed. The refusal is still logged.
+        log.warning(
+            "admin %s asked for case %s outside their scope, from %s",
+            account.username,
+            found.id,
+            request.remote,
+        )
+        found = None
     if found is None:
-        raise web.HTTPNotFound(reason=f"no case {raw[:40]!r}")
-    if not account.sees_case(found.district, found.assigned_member_id):
-        raise web.HTTPForbidden(reason="this case is outside your districts or team")
+        raise web.HTTPNotFound(reason=f"no case {raw[:40]!r} among yours")
     return found
 
 

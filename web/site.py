@@ -73,6 +73,11 @@ MESSAGES = {
 }
 
 
+def _who(request: web.Request) -> str:
+    account = request.get(TOKEN)
+    return getattr(account, "username", "nobody")
+
+
 @web.middleware
 async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refusals as pages (with the reason); crashes logged and hidden."""
@@ -81,6 +86,17 @@ async def page_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400 or request.path.startswith(f"{PREFIX}/static/"):
             raise
+        if exc.status == 403:
+            # Someone asking for what their account may not see (a guessed member or case
+            # number in the URL): worth a line with who and from where.
+            log.warning(
+                "admin site: %s %s refused (403) to %s from %s: %s",
+                request.method,
+                request.path[:120],
+                _who(request),
+                request.remote,
+                exc.reason,
+            )
         message = MESSAGES.get(exc.status, "The request was refused.")
         reason = exc.reason if exc.reason and exc.reason[0].islower() else ""
         return await render(

@@ -215,7 +215,8 @@ def test_the_live_view_shows_a_call_in_progress(
     # Refreshed in place: once the call ended, the panel says so without a reload.
     expect(page.locator("#live-calls")).to_contain_text("No calls.", timeout=15_000)
     # The same service's /metrics: the AMI link, the call's FastAGI decision, the phones.
-    metrics = page.request.get(f"http://127.0.0.1:{pbx.http_port}/metrics").text()
+    secret = pbx.settings()["metrics"]["secret"]
+    metrics = page.request.get(f"http://metrics:{secret}@127.0.0.1:{pbx.http_port}/metrics").text()
     assert "cug_ami_up 1.0" in metrics
     assert 'cug_fastagi_decision_seconds_count{route="member-call"}' in metrics
     assert "cug_registered_phones " in metrics

@@ -92,15 +92,17 @@ async def test_a_case_page_shows_its_timeline_and_is_audited(
     assert json.loads(views[0][2])["remote_addr"] == "127.0.0.1"
 
 
-async def test_cases_outside_the_scope_are_refused(staffed: sqlite_utils.Database) -> None:
+async def test_cases_outside_the_scope_are_answered_as_missing(
+    staffed: sqlite_utils.Database,
+) -> None:
     jinja = open_case(staffed, "tester", district="Jinja", category="neglect", assign="2012")
     team = open_case(staffed, "tester", district="Oyam", category="neglect", assign="2003")
     other = open_case(staffed, "tester", district="Oyam", category="neglect", assign="2004")
     async with site(staffed) as client:
         b = Browser(client)
         await b.login("oyam")
-        assert (await b.get(f"/admin/cases/{jinja.id}"))[0] == 403
-        assert (await b.get(f"/admin/cases/{jinja.reference}"))[0] == 403
+        assert (await b.get(f"/admin/cases/{jinja.id}"))[0] == 404  # as if it did not exist
+        assert (await b.get(f"/admin/cases/{jinja.reference}"))[0] == 404
         assert (await b.get("/admin/cases/99999"))[0] == 404
         assert (await b.get("/admin/cases?district=Jinja"))[0] == 403
         status, page = await b.get("/admin/cases")
@@ -109,7 +111,7 @@ async def test_cases_outside_the_scope_are_refused(staffed: sqlite_utils.Databas
         await b.login("grace")
         status, page = await b.get("/admin/cases")
         assert f">{team.id}</a>" in page and f">{other.id}</a>" not in page
-        assert (await b.get(f"/admin/cases/{other.id}"))[0] == 403
+        assert (await b.get(f"/admin/cases/{other.id}"))[0] == 404
         assert (await b.get(f"/admin/cases/{team.id}"))[0] == 200
         assert (await b.post(f"/admin/cases/{team.id}/link", {"contact": "1"}))[0] == 403
     assert (
@@ -164,7 +166,7 @@ async def test_a_district_admin_assigns_follows_up_closes_and_reopens(
         status, page = await b.get(path)
         assert "Case closed." in page and "Reopen" in page
         await b.post(f"{path}/reopen", {})
-        assert (await b.post(f"/admin/cases/{jinja.id}/close", {"reason": "x"}))[0] == 403
+        assert (await b.post(f"/admin/cases/{jinja.id}/close", {"reason": "x"}))[0] == 404
         await b.logout()
         await b.login("grace")
         assert (await b.post(f"{path}/assign", {"member": "2002"}))[0] == 403
