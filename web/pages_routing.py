@@ -16,7 +16,14 @@ from directory.chains import ChainStore, describe_scope
 from directory.lookup import Directory
 from directory.members import reference_data
 from directory.short_codes import ShortCodeStore
-from routing.escalation import DEFAULT_CHAIN, ChainError, edit_chain, format_rules
+from routing.escalation import (
+    DEFAULT_CHAIN,
+    ChainError,
+    RuleKind,
+    edit_chain,
+    format_rules,
+    parse_rules,
+)
 from routing.short_codes import (
     ShortCodeError,
     ShortCodeValues,
@@ -124,9 +131,12 @@ async def _chains_page(
     db = site_db(request)
     roles, districts = reference_data(db)
     mine = sorted(d for d in districts.values() if account.sees(d))
+    # A district admin sees the chains that apply in their districts (theirs, and those for
+    # every district), not other districts' (which name their members).
     chains = [
         (c, account.can("chains.write") and _may_set(account, c.district))
         for c in ChainStore(db).all()
+        if not c.district or account.sees(c.district)
     ]
     context = {
         "default": format_rules(DEFAULT_CHAIN),
@@ -163,9 +173,38 @@ async def _chain_scope(request: web.Request) -> tuple[str, str, bool, dict[str, 
     return district, form.get("role", "").strip(), form.get("urgent") == "yes", form
 
 
+def _scope_problems(request: web.Request, account: AdminAccount, rules: str) -> list[str]:
+    """What a district admin's chain may not ring: a member outside their districts (the
+    call's child-protection details would go to them), or an outside number that is not one
+    of the CUG's own short-code numbers (a national admin's choice, such as 116)."""
+    if account.scoped_districts is None:
+        return []
+    try:
+        parsed = parse_rules(rules)
+    except ChainError:
+        return []  # edit_chain gives every reason of a chain that does not parse
+    db = site_db(request)
+    known = {c.number for c in ShortCodeStore(db).all() if c.kind == "outside" and c.number}
+    problems = []
+    for n, rule in enumerate(parsed, 1):
+        if rule.kind is RuleKind.MEMBER:
+            m = Directory(db).member_by_extension(rule.value)
+            if m is not None and not account.sees_member(m.id, m.district):
+                problems.append(f"step {n}: {rule.value[:20]} is not a member of your districts")
+        if rule.kind is RuleKind.OUTSIDE and rule.value not in known:
+            problems.append(
+                f"step {n}: outside number {rule.value[:20]} is not one of the CUG's short "
+                "code numbers (ask a national admin)"
+            )
+    return problems
+
+
 @routes.post("/chains")
 async def set_chain(request: web.Request) -> web.Response:
     district, role, urgent, form = await _chain_scope(request)
+    problems = _scope_problems(request, page_account(request), form.get("rules", ""))
+    if problems:
+        return await _chains_page(request, problems, 422)
     try:
         with audited_change(request) as changing:
             saved = edit_chain(

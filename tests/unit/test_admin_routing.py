@@ -102,3 +102,27 @@ async def test_a_district_admin_sets_their_districts_chains_with_the_same_checks
         "SELECT action FROM audit WHERE actor = 'admin:oyam' AND action LIKE 'chain.%'"
     ).fetchall()
     assert actions == [("chain.set",), ("chain.clear",)]
+
+
+async def test_a_district_admins_chain_rings_only_their_members_and_the_cugs_numbers(
+    staffed: sqlite_utils.Database,
+) -> None:
+    chains = ChainStore(staffed)
+    ChainStore(staffed).save("Jinja", "", False, "callee:20, member=2012:20", "tester")
+    async with site(staffed) as client:
+        b = Browser(client)
+        await b.login("oyam")
+        # 2012 is a Jinja member; 0772999999 no number of the CUG's short codes (116 is).
+        bad = {"district": "Oyam", "role": "", "rules": "callee:20, member=2012:20"}
+        status, page = await b.post("/admin/chains", bad)
+        assert status == 422 and "2012 is not a member of your districts" in page
+        status, page = await b.post(
+            "/admin/chains", {**bad, "rules": "callee:20, outside=0772999999:30"}
+        )
+        assert status == 422 and "not one of the CUG" in page
+        assert chains.get("Oyam", "", False) is None
+        good = {**bad, "rules": "callee:20, outside=116:60"}
+        assert (await b.post("/admin/chains", good))[0] == 303
+        # Jinja's chain (naming a Jinja member) is not shown to Oyam's admin.
+        status, page = await b.get("/admin/chains")
+        assert "member=2012" not in page
