@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from panoramisk.fast_agi import Application, Request
@@ -77,6 +78,8 @@ class FastAgiServer(Application):
     def __init__(self) -> None:
         super().__init__()
         self.served = 0
+        # Told (route, seconds) for every request answered: the service's metrics.
+        self.observe: Callable[[str, float], None] = lambda route, seconds: None
 
     def route(self, path: str, handler: Handler) -> None:
         async def endpoint(request: Request) -> None:
@@ -120,9 +123,11 @@ class FastAgiServer(Application):
         request = Request(
             app=self, headers=headers, reader=reader, writer=writer, encoding=self.default_encoding
         )
+        started = time.perf_counter()
         try:
             await route(request)
             self.served += 1
+            self.observe(script, time.perf_counter() - started)
         except ChannelGone:
             log.info("caller hung up during FastAGI route %r", script)
         except Exception:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cug import settings as settings_mod
+from cug.cli_admin import admin
 from cug.cli_api import api
 from cug.cli_case import case, report
 from cug.cli_conference import conference
@@ -55,6 +56,7 @@ main.add_command(escalation)
 main.add_command(sms_gateway)
 main.add_command(texts)
 main.add_command(conference)
+main.add_command(admin)
 
 
 @main.command()

@@ -32,6 +32,9 @@ from directory.schema import open_db
 from routing.calls import Policy
 from sms_gateway.config import build_gateway
 from web.app import mount_api
+from web.client_address import forwarded_client
+from web.metrics import mount_metrics
+from web.site import mount_admin_site
 from web.sms_inbound import mount_sms_inbound
 
 log = logging.getLogger(__name__)
@@ -187,12 +190,20 @@ async def run(settings: Settings) -> None:
     ami.connect()
 
     app = health_app(ami, agi, sync, contacts)
+    # Behind a reverse proxy: the admin's own address for the login limits and the audit.
+    app.middlewares.append(forwarded_client(settings.trusted_proxies))
     mount_api(app, db)  # /api/v1: the JSON API for cases, every request needs a token
     mount_sms_inbound(app, intake, settings.sms_inbound_secret)  # /sms: texts from mobiles
+    # /admin: the admin site (accounts from `cug admin create`; its cookie works on /api too)
+    mount_admin_site(app, db, settings.admin_session_key, settings.admin_cookie_secure, ami=ami)
+    # /metrics for Prometheus, loopback only unless [metrics] allow lists an address
+    agi.observe = mount_metrics(
+        app, db, ami, settings.metrics_allow, settings.metrics_secret
+    ).observe
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1, /sms)", settings.http_port)
+    log.info("HTTP on 127.0.0.1:%d (/health, /api/v1, /sms, /admin, /metrics)", settings.http_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,12 +2,13 @@
 
 Everything lives under one home folder (CUG_HOME, default ~/.local/share/cug): the settings
 file cug.ini (owner-only, it holds the AMI secret, the trunk's and the SMS gateway's
-passwords), the directory
+passwords, the admin site's cookie key), the directory
 database (CUG_DB or --db to choose another), logs and pid files.
 """
 
 from __future__ import annotations
 
+import base64
 import configparser
 import hashlib
 import os
@@ -59,6 +60,11 @@ class Settings:
     texts: TextPolicy = field(default_factory=TextPolicy)  # [texts]: the SMS relay's rules
     costs: CostPolicy = field(default_factory=CostPolicy)  # [costs]: daily caps per member
     sms_inbound_secret: str = ""  # [sms_inbound] secret: the SMS gateway's basic-auth password
+    admin_session_key: str = ""  # [admin_site] session_key: encrypts the site's session cookies
+    admin_cookie_secure: bool = False  # [admin_site] cookie_secure: yes behind a TLS proxy
+    metrics_allow: list[str] = field(default_factory=list)  # [metrics] allow: beside loopback
+    metrics_secret: str = ""  # [metrics] secret: Prometheus's basic-auth password (user metrics)
+    trusted_proxies: list[str] = field(default_factory=list)  # [admin_site] trusted_proxies
 
     @property
     def settings_path(self) -> Path:
@@ -112,6 +118,12 @@ class Settings:
         }
         cp["costs"] = {name: str(value) for name, value in asdict(self.costs).items()}
         cp["sms_inbound"] = {"secret": self.sms_inbound_secret}
+        cp["admin_site"] = {
+            "session_key": self.admin_session_key,
+            "cookie_secure": "yes" if self.admin_cookie_secure else "no",
+            "trusted_proxies": " ".join(self.trusted_proxies),
+        }
+        cp["metrics"] = {"allow": " ".join(self.metrics_allow), "secret": self.metrics_secret}
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.settings_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -162,6 +174,11 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_session_key() -> str:
+    """A Fernet key (32 random bytes, URL-safe base64) for the admin site's cookies."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
 def load(home: Path | None = None, db: Path | None = None) -> Settings:
     """The settings of the install at `home`, or defaults (and fresh secrets) if it has none."""
     home = (home or default_home()).expanduser().resolve()
@@ -175,6 +192,8 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         ami_watch_secret=new_secret(),
         trunk_password=new_secret(),
         sms_inbound_secret=secrets.token_urlsafe(32),
+        admin_session_key=new_session_key(),
+        metrics_secret=secrets.token_urlsafe(32),
     )
     path = home / SETTINGS_FILE
     if path.exists():
@@ -213,6 +232,14 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
             s.costs = _cost_policy(cp["costs"])
         if cp.has_section("sms_inbound"):
             s.sms_inbound_secret = cp["sms_inbound"].get("secret") or s.sms_inbound_secret
+        if cp.has_section("admin_site"):
+            site = cp["admin_site"]
+            s.admin_session_key = site.get("session_key") or s.admin_session_key
+            s.admin_cookie_secure = site.getboolean("cookie_secure", False)
+            s.trusted_proxies = site.get("trusted_proxies", "").split()
+        if cp.has_section("metrics"):
+            s.metrics_allow = cp["metrics"].get("allow", "").split()
+            s.metrics_secret = cp["metrics"].get("secret") or s.metrics_secret
     if env_db:
         s.db = Path(env_db).expanduser()
     if db is not None:

@@ -636,6 +636,67 @@ def _m0014(db: sqlite_utils.Database) -> None:
     db["conference_calls"].create_index(["conference_id"])
 
 
+@migrations(name="0015_admin_accounts")
+def _m0015(db: sqlite_utils.Database) -> None:
+    # Accounts of the admin site (directory/admin_accounts.py), separate from SIP credentials:
+    # an argon2 hash, the role (national, district, supervisor), the districts a district
+    # admin keeps, the member a supervisor is (their team: the members they supervise), and
+    # the count of wrong passwords that locks the account for a while.
+    db["admin_accounts"].create(
+        {
+            "id": int,
+            "username": str,
+            "role": str,
+            "password_hash": str,
+            "member_id": int,
+            "created_at": str,
+            "created_by": str,
+            "password_set_at": str,
+            "disabled_at": str,
+            "failures": int,
+            "locked_until": str,
+            "last_login_at": str,
+        },
+        pk="id",
+        not_null={"username", "role", "password_hash", "created_at", "password_set_at"},
+        defaults={"failures": 0},
+        foreign_keys=[("member_id", "members", "id")],
+    )
+    db["admin_accounts"].create_index(["username"], unique=True)
+    db["admin_account_districts"].create(
+        {"account_id": int, "district": str},
+        pk=("account_id", "district"),
+        foreign_keys=[("account_id", "admin_accounts", "id"), ("district", "districts", "name")],
+    )
+    # Each login's session: the cookie names it; logging out or disabling the account ends it
+    # here, so a copied cookie is refused from then on.
+    db["admin_sessions"].create(
+        {
+            "id": str,
+            "account_id": int,
+            "started_at": str,
+            "remote_addr": str,
+            "ended_at": str,
+        },
+        pk="id",
+        not_null={"account_id", "started_at"},
+        foreign_keys=[("account_id", "admin_accounts", "id")],
+    )
+    db["admin_sessions"].create_index(["account_id", "ended_at"])
+    # The audit is append-only: what was recorded cannot be changed or removed.
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_append_only_{verb.lower()} BEFORE {verb} ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END"
+        )
+    # An API token may act as an admin account (its scope and permissions).
+    db["api_tokens"].add_column("account_id", int)
+    # The admin site's member list filters and searches by these.
+    db["members"].create_index(["active", "extension"])
+    db["members"].create_index(["district", "extension"])
+    db["members"].create_index(["name"])
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -93,6 +93,9 @@ async def list_route(request: web.Request) -> web.Response:
             )
         member_id = member.id
     found = list_cases(db, district, status, member_id)
+    principal = request_token(request)
+    if principal.team_scoped:
+        found = [c for c in found if principal.sees_case(c.district, c.assigned_member_id)]
     page = found[offset : offset + limit]
     filters = {"district": district, "status": status, "assigned": q.get("assigned")}
     record_read(
@@ -111,14 +114,27 @@ async def list_route(request: web.Request) -> web.Response:
     )
 
 
+def member_in_scope(request: web.Request, ident: str | None) -> None:
+    """A member a case is handed to (assigned, referred) must be one this token may see: a
+    district admin cannot give their district's case to another district's member, who would
+    then see it. Unknown and out-of-scope members get the same answer."""
+    if not ident:
+        return
+    found = Directory(directory_db(request)).find(str(ident)[:40])
+    if found is not None and request_token(request).sees_member(found.id, found.district):
+        return
+    raise ApiError(400, [f"no member {str(ident)[:40]!r} in your districts or team"])
+
+
 @routes.post("/v1/cases")
 async def open_route(request: web.Request) -> web.Response:
     values = await json_fields(request, OPEN_FIELDS)
     token = request_token(request)
-    if token.district is not None:
+    if token.scoped_districts is not None:
         values["district"] = scoped_district(token, values.get("district"))
     elif "district" not in values:
         raise ApiError(400, ["field 'district' is missing"])
+    member_in_scope(request, values.get("assign"))
     with audited_change(request) as db:
         new = open_case(db, actor(request), **values)
     location = f"{request.app.router['case'].url_for(case=str(new.id))}"
@@ -139,6 +155,7 @@ async def show_route(request: web.Request) -> web.Response:
 async def assign_route(request: web.Request) -> web.Response:
     found = visible_case(request, path_ident(request, "case"))
     values = await json_fields(request, {"member": Field((str,), required=True)})
+    member_in_scope(request, values["member"])
     with audited_change(request) as db:
         after = assign_case(db, found.id, values["member"], actor(request))
     changed = after.assigned_member_id != found.assigned_member_id
@@ -160,6 +177,7 @@ async def follow_up_route(request: web.Request) -> web.Response:
 async def refer_route(request: web.Request) -> web.Response:
     found = visible_case(request, path_ident(request, "case"))
     values = await json_fields(request, REFER_FIELDS)
+    member_in_scope(request, values.get("to"))
     with audited_change(request) as db:
         referral = make_referral(
             db,

@@ -1,6 +1,7 @@
 """The JSON API as an aiohttp application, mounted under /api on the service's HTTP side.
 
-Everything that reaches this application needs a live API token (web/auth.py); answers are
+Everything that reaches this application needs a live API token, or the session cookie of an
+admin logged in to the site (web/auth.py), and the named permission of its route; answers are
 JSON, never cached; refusals are JSON errors (web/errors.py).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import sqlite_utils
 from aiohttp import web
 
-from web import api_cases, api_conferences
+from web import api_cases, api_conferences, api_members
 from web.auth import DB_KEY, FailureLog, auth_middleware
 from web.errors import errors_middleware
 
@@ -24,6 +25,7 @@ def api_app(db: sqlite_utils.Database, failures: FailureLog | None = None) -> we
     app[DB_KEY] = db
     app.add_routes(api_cases.routes)
     app.add_routes(api_conferences.routes)
+    app.add_routes(api_members.routes)
     return app
 
 

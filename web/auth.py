@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from directory import audit
+from directory.admin_accounts import AdminAccount, account_by_id, get_account
 from directory.case_model import rows
 from directory.case_values import known_district
 from directory.transactions import writing
@@ -37,6 +38,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PRESENTED = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 
 DB_KEY = web.AppKey("cug_db", sqlite_utils.Database)
+TOKEN_PERMISSIONS = frozenset({"cases.read", "cases.write", "reports.read", "members.read"})
 
 
 class TokenError(ValueError):
@@ -56,6 +58,7 @@ class ApiToken:
     created_by: str
     revoked_at: str | None
     last_used_at: str | None
+    account_id: int | None = None  # a token of an admin account acts as that account
 
     @property
     def actor(self) -> str:
@@ -68,6 +71,23 @@ class ApiToken:
             return True
         return (district or "").casefold() == self.district.casefold()
 
+    # What the API asks of whoever calls it (a token, or an admin account's session).
+    @property
+    def scoped_districts(self) -> tuple[str, ...] | None:
+        return None if self.district is None else (self.district,)
+
+    team_scoped = False
+
+    def sees_case(self, district: str | None, assigned_member_id: int | None) -> bool:
+        return self.sees(district)
+
+    def sees_member(self, member_id: int, district: str | None) -> bool:
+        return self.sees(district)
+
+    def can(self, permission: str) -> bool:
+        """A token works on cases and figures (and reads members), as its scope allows."""
+        return permission in TOKEN_PERMISSIONS
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -76,6 +96,7 @@ class ApiToken:
             "created_by": self.created_by,
             "revoked_at": self.revoked_at,
             "last_used_at": self.last_used_at,
+            "account_id": self.account_id,
         }
 
     @classmethod
@@ -88,10 +109,11 @@ class ApiToken:
             created_by=row["created_by"],
             revoked_at=row["revoked_at"] or None,
             last_used_at=row["last_used_at"] or None,
+            account_id=row.get("account_id"),
         )
 
 
-_COLUMNS = "id, name, district, created_at, created_by, revoked_at, last_used_at"
+_COLUMNS = "id, name, district, created_at, created_by, revoked_at, last_used_at, account_id"
 
 
 def token_hash(token: str) -> str:
@@ -103,11 +125,25 @@ def _subject(name: str) -> str:
 
 
 def create_token(
-    db: sqlite_utils.Database, name: str, actor: str, district: str | None = None
+    db: sqlite_utils.Database,
+    name: str,
+    actor: str,
+    district: str | None = None,
+    account: str | None = None,
 ) -> tuple[str, ApiToken]:
-    """A new token named `name` (limited to `district` if given): returns the token itself,
-    which is not stored and cannot be shown again, and its record."""
+    """A new token named `name` (limited to `district` if given, or acting as the admin
+    `account`, with its scope and permissions): returns the token itself, which is not stored
+    and cannot be shown again, and its record."""
     errors: list[str] = []
+    account_id = None
+    if account is not None:
+        found_account = get_account(db, account)
+        if found_account is None:
+            errors.append(f"no admin account named {account[:64]!r}")
+        else:
+            account_id = found_account.id
+        if district is not None:
+            errors.append("a token of an admin account has the account's districts")
     name = (name or "").strip()
     if not NAME.match(name):
         errors.append(
@@ -131,6 +167,7 @@ def create_token(
                 "district": district_name,
                 "created_at": stamp,
                 "created_by": actor,
+                "account_id": account_id,
             }
         )
         audit.record(
@@ -139,7 +176,7 @@ def create_token(
             "api_token.create",
             _subject(name),
             None,
-            {"name": name, "district": district_name},
+            {"name": name, "district": district_name, "account": account},
         )
     log.info("API token %s created by %s (district %s)", name, actor, district_name or "all")
     found = get_token(db, name)
@@ -237,7 +274,9 @@ class FailureLog:
         return count
 
 
-TOKEN = web.RequestKey("api_token", ApiToken)
+# Whoever calls the API: a token, or an admin account logged in to the site (same scope).
+Principal = ApiToken | AdminAccount
+TOKEN: web.RequestKey[Principal] = web.RequestKey("api_principal", object)  # type: ignore[arg-type]
 
 
 def _unauthorized(reason: str, invalid: bool) -> ApiError:
@@ -253,30 +292,89 @@ def presented_token(header: str | None) -> str | None:
     return value.strip()
 
 
+def needed_permission(method: str, path: str) -> str:
+    """The named permission an API request needs (paths as the API app sees them)."""
+    if method not in ("GET", "HEAD"):
+        return "members.write" if path.startswith("/api/v1/members") else "cases.write"
+    if path.startswith("/api/v1/report"):
+        return "reports.read"
+    if path.startswith("/api/v1/link-suggestions"):
+        return "cases.write"
+    if path.startswith("/api/v1/members"):
+        return "members.read"
+    return "cases.read"
+
+
+async def _session_principal(request: web.Request) -> AdminAccount | None:
+    """The admin account whose site session cookie came with the request; a change also
+    needs the session's CSRF token in the X-CSRF-Token header."""
+    from web.sessions import CSRF_HEADER, STORAGE_KEY, csrf_ok, read_session, session_account
+
+    if STORAGE_KEY not in request.config_dict:
+        return None
+    session = await read_session(request)
+    account = session_account(request.config_dict[DB_KEY], session)
+    if account is None:
+        return None
+    if request.method not in ("GET", "HEAD") and not csrf_ok(
+        session, request.headers.get(CSRF_HEADER)
+    ):
+        raise ApiError(403, ["a change from a site session needs its CSRF token (X-CSRF-Token)"])
+    return account
+
+
+def _as_account(db: sqlite_utils.Database, token: ApiToken) -> Principal:
+    """The admin account a token acts as (refused while the account is disabled), or the
+    token itself."""
+    if token.account_id is None:
+        return token
+    account = account_by_id(db, token.account_id)
+    if account is None or account.disabled_at:
+        log.warning("API token %s presented for a disabled account", token.name)
+        raise _unauthorized("the account of this API token is disabled", True)
+    return account
+
+
 def auth_middleware(failures: FailureLog) -> Middleware:
-    """Every request reaching the API app needs a live token; the token is put on the request."""
+    """Every request reaching the API app needs a live token or a live site session, and the
+    permission its route needs; whoever it is is put on the request."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         address = request.remote or "unknown"
         presented = presented_token(request.headers.get("Authorization"))
+        principal: Principal | None
         if presented is None:
-            failures.failed(address, "no bearer token")
-            raise _unauthorized("send an API token: Authorization: Bearer <token>", False)
-        token = verify_token(request.config_dict[DB_KEY], presented)
-        if token is None:
-            failures.failed(address, "unknown or revoked token")
-            raise _unauthorized("the API token is not valid (unknown or revoked)", True)
-        request[TOKEN] = token
+            principal = await _session_principal(request)
+            if principal is None:
+                failures.failed(address, "no bearer token")
+                raise _unauthorized("send an API token: Authorization: Bearer <token>", False)
+        else:
+            principal = verify_token(request.config_dict[DB_KEY], presented)
+            if principal is None:
+                failures.failed(address, "unknown or revoked token")
+                raise _unauthorized("the API token is not valid (unknown or revoked)", True)
+            principal = _as_account(request.config_dict[DB_KEY], principal)
+        permission = needed_permission(request.method, request.path)
+        if not principal.can(permission):
+            log.info(
+                "API: %s lacks %s for %s %s",
+                principal.actor,
+                permission,
+                request.method,
+                request.path,
+            )
+            raise ApiError(403, [f"this account may not do this ({permission})"])
+        request[TOKEN] = principal
         return await handler(request)
 
     return authenticate
 
 
-def request_token(request: web.Request) -> ApiToken:
-    """The token the request was authenticated with; refuses (401) if there is none, so a
-    handler reached without the middleware fails closed."""
+def request_token(request: web.Request) -> Principal:
+    """Whoever the request was authenticated as; refuses (401) if nobody, so a handler
+    reached without the middleware fails closed."""
     token = request.get(TOKEN)
-    if not isinstance(token, ApiToken):
+    if not isinstance(token, ApiToken | AdminAccount):
         raise _unauthorized("send an API token: Authorization: Bearer <token>", False)
     return token

@@ -11,7 +11,6 @@ their own row (`case.view`, `case.list`, `report.view`, `link.suggestions`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,11 +19,11 @@ import sqlite_utils
 from aiohttp import web
 
 from directory import audit
-from directory.case_model import Case, Referral, rows
+from directory.case_model import Case, Referral
 from directory.case_view import member_label
 from directory.cases import find_case
 from directory.transactions import writing
-from web.auth import DB_KEY, ApiToken, request_token
+from web.auth import DB_KEY, Principal, request_token
 from web.body import SQLITE_MAX_INT
 from web.errors import ApiError, not_found
 
@@ -59,45 +58,42 @@ def visible_case(request: web.Request, ident: int | str) -> Case:
             found = find_case(directory_db(request), int(ident))
     else:
         found = find_case(directory_db(request), ident)
-    if found is None or not token.sees(found.district):
+    if found is None or not token.sees_case(found.district, found.assigned_member_id):
         raise no_case(ident)
     return found
 
 
-def scoped_district(token: ApiToken, requested: str | None) -> str | None:
-    """The district a list or report is narrowed to: the token's own for a district token
-    (another one is refused), else what was asked (None: all)."""
-    if token.district is None:
+def scoped_district(token: Principal, requested: str | None) -> str | None:
+    """The district a list or report is narrowed to: for a token or account limited to
+    districts, the one asked for among its own (its only one when none is asked; another
+    one is refused), else what was asked (None: all). A supervisor's lists are narrowed to
+    their team afterwards (`sees_case`)."""
+    districts = token.scoped_districts
+    if districts is None or token.team_scoped:
         return requested
-    if requested is None or requested.strip().casefold() == token.district.casefold():
-        return token.district
-    raise ApiError(403, [f"this token sees only district {token.district}"])
+    if requested is None:
+        if len(districts) == 1:
+            return districts[0]
+        raise ApiError(403, [f"name one of your districts: {', '.join(districts)}"])
+    for district in districts:
+        if requested.strip().casefold() == district.casefold():
+            return district
+    raise ApiError(403, [f"this token sees only district {', '.join(districts)}"])
 
 
-def _stamp(after: str | None, address: str) -> str:
-    values = json.loads(after) if after else {}
-    if not isinstance(values, dict):
-        values = {"value": values}
-    values["remote_addr"] = address
-    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+@contextmanager
+def stamped_change(db: sqlite_utils.Database, address: str) -> Iterator[None]:
+    """Run a change in one transaction; the audit rows it writes get `address`."""
+    with writing(db), audit.from_address(address):
+        yield
 
 
 @contextmanager
 def audited_change(request: web.Request) -> Iterator[sqlite_utils.Database]:
     """Run a change in one transaction; the audit rows it writes get the client's address."""
     db = directory_db(request)
-    who = actor(request)
-    with writing(db):
-        last = db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
+    with stamped_change(db, remote(request)):
         yield db
-        written = rows(
-            db.execute("SELECT id, after FROM audit WHERE id > ? AND actor = ?", (last, who))
-        )
-        for row in written:
-            db.execute(
-                "UPDATE audit SET after = ? WHERE id = ?",
-                (_stamp(row["after"], remote(request)), row["id"]),
-            )
 
 
 def record_read(

@@ -29,7 +29,7 @@ _SHOWN = ("id", "kind", "placed_at", "outcome", "case_id", "link", "link_note", 
 
 def _contact_visible(request: web.Request, contact: dict[str, Any]) -> bool:
     token = request_token(request)
-    if token.district is None:
+    if token.scoped_districts is None and not token.team_scoped:
         return True
     db = directory_db(request)
     if contact["case_id"] is not None:
@@ -67,13 +67,18 @@ def visible_suggestions(request: web.Request, limit: int) -> list[dict[str, Any]
     """`cug case suggest` for this token: calls to link, with only the cases it may see."""
     token = request_token(request)
     db = directory_db(request)
-    found = link_suggestions(db, limit if token.district is None else SCOPED_LOOKAHEAD)
+    everywhere = token.scoped_districts is None and not token.team_scoped
+    found = link_suggestions(db, limit if everywhere else SCOPED_LOOKAHEAD)
     out: list[dict[str, Any]] = []
     for item in found:
         cases = [int(c) for c in item["cases"]]  # type: ignore[attr-defined]
-        if token.district is not None:
+        if not everywhere:
             visible = (find_case(db, c) for c in cases)
-            cases = [c.id for c in visible if c is not None and token.sees(c.district)]
+            cases = [
+                c.id
+                for c in visible
+                if c is not None and token.sees_case(c.district, c.assigned_member_id)
+            ]
         if not cases:
             continue
         out.append(

@@ -21,9 +21,6 @@ makes a retried delivery a no-op.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import ipaddress
 import logging
 import sqlite3
@@ -34,6 +31,7 @@ from agi.text_intake import TextIntake, masked
 from directory.inbound_sms import InboundLog
 from directory.transactions import writing
 from routing.texts import TextRefusal
+from web.basic_auth import basic_credentials_match
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +61,7 @@ def mount_sms_inbound(app: web.Application, intake: TextIntake, secret: str) -> 
 def _authorised(request: web.Request) -> bool:
     if not _loopback(request.remote):
         return False
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, ValueError):
-        return False
-    expected = request.app[SECRET_KEY].encode()
-    # Both compared, in constant time, whatever the first gives.
-    good_user = hmac.compare_digest(user.encode(), USERNAME.encode())
-    good_password = hmac.compare_digest(password.encode(), expected)
-    return good_user and good_password
+    return basic_credentials_match(request, USERNAME, request.app[SECRET_KEY])
 
 
 def _loopback(remote: str | None) -> bool:

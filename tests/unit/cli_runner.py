@@ -18,11 +18,20 @@ class Cug:
         self.home = home
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, ok: bool = True) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        ok: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         result = self.runner.invoke(
-            main, ["--home", str(self.home), *args], env={"CUG_ACTOR": "tester"}
+            main,
+            ["--home", str(self.home), *args],
+            env={"CUG_ACTOR": "tester", **(env or {})},
+            input=input,
         )
-        assert (result.exit_code == 0) is ok, result.output
+        assert (result.exit_code == 0) is ok, result.output or repr(result.exception)
         return result
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

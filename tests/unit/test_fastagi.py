@@ -575,3 +575,12 @@ async def test_a_line_break_smuggled_into_the_request_gets_no_answer(
         trunk_headers("0772999999", "2003", agi_calleridname=forged),
     )
     assert s.commands == []
+
+
+async def test_each_answered_request_is_timed_for_the_metrics(agi: AgiServerThread) -> None:
+    timed: list[tuple[str, float]] = []
+    assert agi.app is not None
+    agi.app.observe = lambda route, seconds: timed.append((route, seconds))
+    await play_asterisk(agi.port, headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003"))
+    assert [route for route, _ in timed] == [v.ROUTE_MEMBER_CALL]
+    assert 0 < timed[0][1] < REPLY_TIMEOUT

@@ -58,6 +58,8 @@ def test_save_is_owner_only_and_loads_back(tmp_path: Path) -> None:
     assert s.ami_secret in path.read_text()
     again = load(home=home)
     assert again.ami_secret == s.ami_secret
+    assert len(again.admin_session_key) == 44 and again.admin_session_key == s.admin_session_key
+    assert again.admin_cookie_secure is False
     assert again.trunk_password == s.trunk_password
     assert again.trunk_enabled is True
     assert again.trunk_numbers == ["0800100116", "+256772100001"]
