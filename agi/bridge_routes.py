@@ -102,7 +102,12 @@ def start_case_conference(
     if plan.refusal is not None or case is None or plan.leader is None:
         return "", [], plan.refusal or ConferenceRefusal.UNKNOWN_CASE
     name = f"{CASE_PREFIX}{case.id}"
-    callees = [(m.id, starter is None and m.id == plan.leader.id) for m in plan.callees]
+    # Whoever leads is called as a leader (marked, the admin keys): the admin's chosen lead,
+    # and the worker's supervisor even when an officer started it from their phone.
+    leads = {plan.supervisor.id} if plan.supervisor is not None else set()
+    if starter is None:
+        leads.add(plan.leader.id)
+    callees = [(m.id, m.id in leads) for m in plan.callees]
     inviter = starter.id if starter else None
     _, calls, _ = ConferenceStore(directory.db).start(
         name, case.id, actor, plan.leader.id, callees, inviter

@@ -39,6 +39,7 @@ class ConferenceRefusal(Enum):
     NOT_A_LEADER = "conference_not_a_leader"
     NO_LEADER = "conference_no_leader"  # started by an admin: nobody to lead it
     NOBODY_TO_CALL = "conference_nobody_to_call"
+    OTHER_DISTRICT = "conference_other_district"  # a phone start on another district's case
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ConferencePlan:
     callees: tuple[Member, ...] = ()
     refusal: ConferenceRefusal | None = None
     roles: tuple[str, ...] = field(default=())
+    supervisor: Member | None = None  # the worker's supervisor: leads beside whoever started
 
 
 def refused(reason: ConferenceRefusal) -> ConferencePlan:
@@ -72,6 +74,14 @@ def plan_conference(
         return refused(ConferenceRefusal.NOT_A_LEADER)
     worker = member(case.assigned_member_id) if case.assigned_member_id else None
     supervisor = member(worker.supervisor_id) if worker and worker.supervisor_id else None
+    if (
+        starter is not None
+        and starter.district != case.district
+        and (supervisor is None or starter.id != supervisor.id)
+    ):
+        # From a phone, only the case's district (or the worker's own supervisor): anyone
+        # else would call its people and hear the case.
+        return refused(ConferenceRefusal.OTHER_DISTRICT)
     leader = starter or lead or supervisor
     if leader is None or not leader.active:
         return refused(ConferenceRefusal.NO_LEADER)
@@ -86,4 +96,4 @@ def plan_conference(
             callees.append(person)
     if not callees:
         return refused(ConferenceRefusal.NOBODY_TO_CALL)
-    return ConferencePlan(leader=leader, callees=tuple(callees), roles=roles)
+    return ConferencePlan(leader=leader, callees=tuple(callees), roles=roles, supervisor=supervisor)

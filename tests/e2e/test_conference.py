@@ -428,3 +428,18 @@ def test_a_member_joins_from_their_mobile_and_a_full_bridge_lets_no_more_in(
                 phone.hang_up_now()
         pbx.cli(f"confbridge kick cug-bridge-{small} all")
         pbx.cug("directory", "short-codes", "remove", "108", check=False)
+
+
+def test_a_member_calling_in_keys_the_bridge_code_at_the_prompt_and_joins(
+    pbx: Pbx, bridge: int
+) -> None:
+    # Anna calls the CUG's number from her mobile and keys the bridge's code at the prompt
+    # (not a dead end: before, a bridge code at the prompt was refused).
+    from tests.e2e.conftest import CUG_NUMBER
+    from tests.e2e.mobiles import dial_in
+
+    mark = pbx.ami.mark()
+    gateway = Phone(pbx, pbx.trunk().username, pbx.trunk().password)
+    code, _ = dial_in(gateway, CUG_NUMBER, caller="0772200002", keys=f"{CODE}#", talk_ms=3000)
+    assert code == 200
+    assert joined(pbx, mark, "3002")["Conference"] == f"cug-bridge-{bridge}"

@@ -194,3 +194,25 @@ def test_calls_being_placed_when_the_service_stopped_are_not_waited_for(
     # Started again, the people whose calls were lost are called again.
     _, calls, _ = start_case_conference(directory, case, member(directory, "2001"), "m")
     assert len(calls) == len(claimed)
+
+
+def test_a_case_conference_from_a_phone_stays_in_the_cases_district(
+    directory: Directory,
+) -> None:
+    # Jinja's supervisor (2011) dials an Oyam case: refused, nobody is called.
+    case = new_case(directory, "sexual_abuse")
+    _, calls, refusal = start_case_conference(directory, case, member(directory, "2011"), "x")
+    assert refusal is ConferenceRefusal.OTHER_DISTRICT and calls == []
+    assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
+
+
+def test_an_officer_starts_it_and_the_workers_supervisor_still_joins_as_a_leader(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "neglect")
+    officer = member(directory, "2006")  # Oyam's probation officer, from their phone
+    _, calls, refusal = start_case_conference(directory, case, officer, "member:2006")
+    assert refusal is None
+    rows = [directory.db["conference_calls"].get(c) for c in calls]
+    assert ("2001", 1) in [(_ext(directory, r), r["leader"]) for r in rows]
+    assert ("2002", 0) in [(_ext(directory, r), r["leader"]) for r in rows]
