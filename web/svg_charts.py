@@ -15,6 +15,7 @@ GAP = 8  # between rows
 LABEL_WIDTH = 150
 BAR_WIDTH = 300
 VALUE_WIDTH = 90
+TOP = 44  # the title and the legend above the bars
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,20 @@ def bar_chart(
     values = [v for _, vs in rows for v in vs if v is not None]
     scale_top = top if top is not None else max(values, default=0) or 1
     per_row = ROW * len(series) + GAP
-    height = 24 + 20 + per_row * len(rows)
+    height = TOP + 20 + per_row * len(rows)
     width = LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
+        f'<text x="4" y="15" font-size="14" font-weight="bold">{escape(title)}</text>',
     ]
     x = LABEL_WIDTH
     for s in series:
-        out.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{escape(s.fill)}"/>')
-        out.append(f'<text x="{x + 14}" y="13" font-size="11">{escape(s.name)}</text>')
+        out.append(f'<rect x="{x}" y="24" width="10" height="10" fill="{escape(s.fill)}"/>')
+        out.append(f'<text x="{x + 14}" y="33" font-size="11">{escape(s.name)}</text>')
         x += 14 + 7 * len(s.name) + 16
-    y = 24
+    y = TOP
     for label, row_values in rows:
         out.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{y + ROW * len(series) / 2 + 4:g}" '

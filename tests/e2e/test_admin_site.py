@@ -82,11 +82,12 @@ def log_in(browser: Browser, pbx: Pbx, username: str, password: str = PASSWORD) 
 
 
 def fill_new_member(page: Page, name: str, phone: str, extension: str) -> None:
-    """Open the form from the member list and fill it in: a PSW of Oyam."""
+    """Open the form from the member list and fill it in: a community development officer of
+    Oyam (a role no short code or chain of the other end-to-end tests rings)."""
     page.get_by_role("link", name="Add a member").click()
     page.get_by_label("Name").fill(name)
     page.get_by_label("Phone", exact=True).fill(phone)
-    page.get_by_label("Role").select_option("psw")
+    page.get_by_label("Role").select_option("cdo")
     page.get_by_label("District").select_option("Oyam")
     page.get_by_label("Extension").fill(extension)
 
