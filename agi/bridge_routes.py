@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from agi import variables as v
 from agi.call_plan import refuse_route
 from agi.call_tags import CallTags, encode
+from agi.case_conferences import start_case_conference
 from agi.contact_log import CONFERENCE_KIND
 from agi.fastagi import AgiCall
 from directory.bridges import BridgeStore
-from directory.cases import find_case
 from directory.conferences import ConferenceStore
 from directory.lookup import Directory
 from directory.model import Member, ShortCode
@@ -42,7 +42,7 @@ from routing.bridges import (
     is_leader,
     profile,
 )
-from routing.case_conference import ConferenceRefusal, plan_conference
+from routing.case_conference import ConferenceRefusal
 from routing.case_link import KeyedCase
 
 log = logging.getLogger(__name__)
@@ -78,66 +78,6 @@ def _refused(caller: Member, dialed: str, reason: str) -> str:
 
 
 CASE_CONFERENCE_MAX = 20  # members in one case conference (its leaders always get in)
-
-
-def _first_with_role(directory: Directory) -> Callable[[str, str], Member | None]:
-    def first(district: str, role: str) -> Member | None:
-        found = directory.members_with_role(district, role, 1)
-        return found[0] if found else None
-
-    return first
-
-
-def start_case_conference(
-    directory: Directory,
-    case_ident: int | str,
-    starter: Member | None,
-    actor: str,
-    lead: Member | None = None,
-) -> tuple[str, list[int], ConferenceRefusal | None]:
-    """Start (or join) the conference on a case and request the calls its plan makes:
-    (conference name, new call ids, refusal). Called for `*<case>*<code>` and the CLI."""
-    case = find_case(directory.db, case_ident)
-    plan = plan_conference(case, starter, directory.member, _first_with_role(directory), lead)
-    if plan.refusal is not None or case is None or plan.leader is None:
-        return "", [], plan.refusal or ConferenceRefusal.UNKNOWN_CASE
-    name = f"{CASE_PREFIX}{case.id}"
-    # Whoever leads is called as a leader (marked, the admin keys): the admin's chosen lead,
-    # and the worker's supervisor even when an officer started it from their phone.
-    leads = {plan.supervisor.id} if plan.supervisor is not None else set()
-    if starter is None:
-        leads.add(plan.leader.id)
-    callees = [(m.id, m.id in leads) for m in plan.callees]
-    inviter = starter.id if starter else None
-    _, calls, _ = ConferenceStore(directory.db).start(
-        name, case.id, actor, plan.leader.id, callees, inviter
-    )
-    return name, calls, None
-
-
-def conference_name(case_or_name: str) -> str:
-    """A case number (or a conference's own name, cug-case-12 / cug-bridge-3) as the name."""
-    text = case_or_name.strip()
-    return text if text.startswith("cug-") else f"{CASE_PREFIX}{text}"
-
-
-def invite_by_admin(
-    directory: Directory, conference: str, extension: str, actor: str
-) -> tuple[list[int], str]:
-    """An admin (CLI, API) calls one more member into the running `conference`: the new
-    call's id (none when they are already being called or in it), or why not."""
-    store = ConferenceStore(directory.db)
-    running = store.running(conference)
-    if running is None:
-        return [], f"no conference {conference[:40]!r} is running"
-    invitee = directory.member_by_extension(extension.strip())
-    if invitee is None or not invitee.active:
-        return [], f"{extension[:10]!r} is not an active member's extension"
-    case_id = None
-    if conference.startswith(CASE_PREFIX):
-        case_id = int(conference.removeprefix(CASE_PREFIX))
-    _, calls, _ = store.start(conference, case_id, actor, running[1], [(invitee.id, False)], None)
-    return calls, ""
 
 
 class BridgeRoutes:

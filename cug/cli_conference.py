@@ -170,7 +170,7 @@ def start_cmd(s: Settings, case: str, leader: str) -> None:
     worker, their supervisor (the leader) and the district contacts the case's category calls
     for; each hears who calls them into which case and presses 1. Started twice, it is one
     conference and nobody is called twice."""
-    from agi.bridge_routes import start_case_conference
+    from agi.case_conferences import start_case_conference
 
     db = open_db(s.db)
     directory = Directory(db)
@@ -188,7 +188,7 @@ def start_cmd(s: Settings, case: str, leader: str) -> None:
 def invite_cmd(s: Settings, case: str, extension: str) -> None:
     """Call one more member (EXTENSION) into the running conference on CASE (a case number,
     or a bridge's conference name cug-bridge-<id>), announced like the others."""
-    from agi.bridge_routes import conference_name, invite_by_admin
+    from agi.case_conferences import conference_name, invite_by_admin
 
     db = open_db(s.db)
     name = conference_name(case)

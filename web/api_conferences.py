@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agi.bridge_routes import conference_name, invite_by_admin, start_case_conference
+from agi.case_conferences import conference_name, invite_by_admin, start_case_conference
 from directory.lookup import Directory
 from web.body import Field, json_fields, path_ident
 from web.context import actor, audited_change, visible_case

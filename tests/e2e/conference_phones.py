@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,23 @@ class InConference:
         return self.proc.poll() is None
 
 
+def _empty(trace: Path) -> bool:
+    return not trace.exists() or trace.stat().st_size == 0
+
+
+@contextmanager
+def registered(*phones: Phone) -> Iterator[None]:
+    """The phones registered for the block, and unregistered after it: other tests count on
+    some members having no phone registered."""
+    try:
+        for phone in phones:
+            assert phone.register() == 200
+        yield
+    finally:
+        for phone in phones:
+            phone.register(expires=0)
+
+
 def join(
     phone: Phone,
     dialed: str,
@@ -78,6 +97,7 @@ def join(
     keys: str = "",
     pause_ms: int = 1500,
     media: tuple[Path, int] | None = None,
+    _retries: int = 1,
 ) -> InConference:
     """`phone` calls `dialed` (a bridge's code), keys in `keys` (or plays `media`) `pause_ms`
     after the answer and stays up to `hold_ms` ms."""
@@ -101,8 +121,13 @@ def join(
         f"{hold_ms // 1000 + 40}s",
     )
     cmd[cmd.index("-sf") + 1] = str(scenario)
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=phone.pbx.work
-    )
-    time.sleep(0.1)
+    errors = trace.with_suffix(".err")
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=phone.pbx.work)
+    time.sleep(0.3)
+    if proc.poll() not in (None, 0) and _empty(trace) and _retries:
+        # SIPp could not start (its port taken meanwhile by another run on the machine):
+        # the same member calls from fresh ports (a call needs no registration).
+        again = Phone(phone.pbx, phone.username, phone.password)
+        return join(again, dialed, hold_ms, keys, pause_ms, media, _retries=_retries - 1)
     return InConference(proc, trace)

@@ -3,7 +3,8 @@ often it is started, invitations, and the Originate each call is."""
 
 from __future__ import annotations
 
-from agi.bridge_routes import BridgeRoutes, start_case_conference
+from agi.bridge_routes import BridgeRoutes
+from agi.case_conferences import start_case_conference
 from agi.conference_calls import originate_action
 from directory.cases import open_case
 from directory.conferences import ConferenceStore
