@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from agi import variables as v
 from agi.call_plan import refuse_route
 from agi.call_tags import CallTags, encode
-from agi.case_conferences import start_case_conference
+from agi.case_conferences import conference_name, start_case_conference, starter_leads
 from agi.contact_log import CONFERENCE_KIND
 from agi.fastagi import AgiCall
 from directory.bridges import BridgeStore
@@ -34,6 +34,8 @@ from routing.bridges import (
     CASE_PREFIX,
     LEADER_MENU,
     LEADER_PROFILE,
+    MEMBER_MENU,
+    MEMBER_PROFILE,
     Admission,
     Bridge,
     BridgeRefusal,
@@ -93,7 +95,11 @@ class BridgeRoutes:
         the service calls the others in; refused (spoken, logged) with nobody called."""
         reason: ConferenceRefusal | None = ConferenceRefusal.NO_CASE
         name, calls = "", []
+        leads = True
         if keyed is not None and keyed.number is not None:
+            # Asked before starting: whoever dials a conference someone else leads joins it
+            # as a member (their own start is recorded as leading it).
+            leads = starter_leads(self.directory, conference_name(str(keyed.number)), caller)
             name, calls, reason = start_case_conference(
                 self.directory, keyed.number, caller, f"member:{caller.extension}"
             )
@@ -104,10 +110,8 @@ class BridgeRoutes:
         if calls:
             self.calls_requested()
         tags = conference_tags(caller.id, name)
-        return (
-            f"{v.ACTION_BRIDGE}|{tags}|{name}|{LEADER_PROFILE}|{LEADER_MENU}|"
-            f"{CASE_CONFERENCE_MAX}|{caller.id}"
-        )
+        profile, menu = (LEADER_PROFILE, LEADER_MENU) if leads else (MEMBER_PROFILE, MEMBER_MENU)
+        return f"{v.ACTION_BRIDGE}|{tags}|{name}|{profile}|{menu}|{CASE_CONFERENCE_MAX}|{caller.id}"
 
     def route(self, caller: Member, code: ShortCode) -> str:
         """The route for an active member's call to a bridge short code."""

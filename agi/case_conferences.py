@@ -44,10 +44,26 @@ def start_case_conference(
         leads.add(plan.leader.id)
     callees = [(m.id, m.id in leads) for m in plan.callees]
     inviter = starter.id if starter else None
+    present = (starter.id, starter_leads(directory, name, starter)) if starter else None
     _, calls, _ = ConferenceStore(directory.db).start(
-        name, case.id, actor, plan.leader.id, callees, inviter
+        name, case.id, actor, plan.leader.id, callees, inviter, present
     )
     return name, calls, None
+
+
+def starter_leads(directory: Directory, name: str, starter: Member) -> bool:
+    """Whether a member dialing the case's conference from their phone joins it as a leader:
+    when they start it, or lead it already, or are the leader's equal (a supervisor); an
+    officer dialing into a conference someone else leads joins as a member."""
+    running = ConferenceStore(directory.db).running(name)
+    if running is None or running[1] in (None, starter.id):
+        return True
+    calls = directory.db.execute(
+        "SELECT 1 FROM conference_calls k JOIN conferences c ON c.id = k.conference_id "
+        "WHERE c.bridge = ? AND c.ended_at IS NULL AND k.member_id = ? AND k.leader = 1",
+        (name, starter.id),
+    ).fetchone()
+    return calls is not None
 
 
 def conference_name(case_or_name: str) -> str:

@@ -87,10 +87,13 @@ class ConferenceStore:
         leader_id: int | None,
         callees: list[tuple[int, bool]],
         invited_by: int | None,
+        present: tuple[int, bool] | None = None,
     ) -> tuple[int, list[int], bool]:
         """Start (or join) the conference `bridge` and request a call to each of `callees`
-        ((member id, joins as leader)) not already called into it. Returns the conference's
-        id, the new calls' ids and whether the conference is new."""
+        ((member id, joins as leader)) not already called into it. `present`: a member
+        already on the line (who dialed it from their phone), recorded as answered so that
+        a later start does not ring them. Returns the conference's id, the new calls' ids
+        and whether the conference is new."""
         with writing(self.db):
             conference_id, created = self._conference(bridge, case_id, started_by, leader_id)
             live = {
@@ -102,6 +105,26 @@ class ConferenceStore:
                 )
             }
             at = audit.now()
+            if present is not None and present[0] in live:
+                # They were to be called in, and dialed it themselves first: not rung now.
+                self.db.execute(
+                    "UPDATE conference_calls SET status = 'answered', updated_at = ? "
+                    "WHERE conference_id = ? AND member_id = ? AND status = 'requested'",
+                    (at, conference_id, present[0]),
+                )
+            elif present is not None:
+                self.db["conference_calls"].insert(
+                    {
+                        "conference_id": conference_id,
+                        "member_id": present[0],
+                        "invited_by": None,
+                        "leader": 1 if present[1] else 0,
+                        "status": "answered",
+                        "requested_at": at,
+                        "updated_at": at,
+                    }
+                )
+                live.add(present[0])
             calls = []
             for member_id, leader in callees:
                 if member_id in live:

@@ -217,3 +217,26 @@ def test_an_officer_starts_it_and_the_workers_supervisor_still_joins_as_a_leader
     rows = [directory.db["conference_calls"].get(c) for c in calls]
     assert ("2001", 1) in [(_ext(directory, r), r["leader"]) for r in rows]
     assert ("2002", 0) in [(_ext(directory, r), r["leader"]) for r in rows]
+
+
+def test_a_second_start_from_a_phone_rings_nobody_twice_and_joins_as_a_member(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "neglect")
+    routes = BridgeRoutes(directory)
+    code = directory.short_code("100")
+    assert code is not None
+    grace, officer = member(directory, "2001"), member(directory, "2006")
+    first = routes.case_conference(grace, code, KeyedCase(str(case)))
+    assert first.split("|")[3:5] == ["cug-leader", "cug-leader-menu"]
+    ringing = directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0]
+    # The probation officer dials the same case while Grace leads it: Grace (on the line) is
+    # not rung again, and the officer joins as a member, not a second leader.
+    second = routes.case_conference(officer, code, KeyedCase(str(case)))
+    assert second.split("|")[3:5] == ["cug-member", "cug-member-menu"]
+    rows = directory.db.execute(
+        "SELECT member_id, status FROM conference_calls ORDER BY id"
+    ).fetchall()
+    assert len(rows) == ringing  # nobody new; the officer was to be called and dialed first
+    assert [s for m, s in rows if m == grace.id] == ["answered"]
+    assert [s for m, s in rows if m == officer.id] == ["answered"]  # not rung now
