@@ -155,7 +155,14 @@ class ConferenceStore:
     def claim_due(self) -> list[ConferenceCall]:
         """The calls requested and not yet placed, now marked as being placed."""
         with writing(self.db):
-            due = [_call(r) for r in self.db.execute(_CALL + "WHERE k.status = 'requested'")]
+            # Not into a conference that has ended (its leader hung up before everyone was
+            # rung): they would wait alone on hold music for a leader who is gone.
+            due = [
+                _call(r)
+                for r in self.db.execute(
+                    _CALL + "WHERE k.status = 'requested' AND c.ended_at IS NULL"
+                )
+            ]
             for call in due:
                 self.db.execute(
                     "UPDATE conference_calls SET status = 'calling', updated_at = ? WHERE id = ?",

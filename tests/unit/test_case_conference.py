@@ -240,3 +240,12 @@ def test_a_second_start_from_a_phone_rings_nobody_twice_and_joins_as_a_member(
     assert len(rows) == ringing  # nobody new; the officer was to be called and dialed first
     assert [s for m, s in rows if m == grace.id] == ["answered"]
     assert [s for m, s in rows if m == officer.id] == ["answered"]  # not rung now
+
+
+def test_nobody_is_called_into_a_conference_that_has_ended(directory: Directory) -> None:
+    case = new_case(directory, "sexual_abuse")
+    name, calls, _ = start_case_conference(directory, case, member(directory, "2001"), "x")
+    assert calls
+    store = ConferenceStore(directory.db)
+    store.end(name)  # the leader hung up before the service placed the calls
+    assert store.claim_due() == []
