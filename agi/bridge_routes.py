@@ -101,7 +101,11 @@ class BridgeRoutes:
             # as a member (their own start is recorded as leading it).
             leads = starter_leads(self.directory, conference_name(str(keyed.number)), caller)
             name, calls, reason = start_case_conference(
-                self.directory, keyed.number, caller, f"member:{caller.extension}"
+                self.directory,
+                keyed.number,
+                caller,
+                f"member:{caller.extension}",
+                starter_is_leader=leads,
             )
         if reason is not None:
             log.info("case conference from %s refused: %s", caller.extension, reason.value)

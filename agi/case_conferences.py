@@ -29,9 +29,12 @@ def start_case_conference(
     starter: Member | None,
     actor: str,
     lead: Member | None = None,
+    starter_is_leader: bool | None = None,
 ) -> tuple[str, list[int], ConferenceRefusal | None]:
     """Start (or join) the conference on a case and request the calls its plan makes:
-    (conference name, new call ids, refusal). Called for `*<case>*<code>` and the CLI."""
+    (conference name, new call ids, refusal). Called for `*<case>*<code>` and the CLI.
+    `starter_is_leader`: whether the starter leads it, when the caller already asked
+    (`starter_leads`)."""
     case = find_case(directory.db, case_ident)
     plan = plan_conference(case, starter, directory.member, _first_with_role(directory), lead)
     if plan.refusal is not None or case is None or plan.leader is None:
@@ -44,7 +47,11 @@ def start_case_conference(
         leads.add(plan.leader.id)
     callees = [(m.id, m.id in leads) for m in plan.callees]
     inviter = starter.id if starter else None
-    present = (starter.id, starter_leads(directory, name, starter)) if starter else None
+    present = None
+    if starter is not None:
+        if starter_is_leader is None:
+            starter_is_leader = starter_leads(directory, name, starter)
+        present = (starter.id, starter_is_leader)
     _, calls, _ = ConferenceStore(directory.db).start(
         name, case.id, actor, plan.leader.id, callees, inviter, present
     )

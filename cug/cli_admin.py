@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -12,6 +13,7 @@ from directory import audit
 from directory.admin_accounts import (
     ROLES,
     AccountError,
+    AdminAccount,
     create_account,
     disable_account,
     list_accounts,
@@ -84,15 +86,21 @@ def list_cmd(s: Settings, as_json: bool) -> None:
         click.echo(f"{a.username:<24} {a.role:<11} {where:<24} {state:<28} last login {last}")
 
 
+def _change(s: Settings, change: Callable[..., AdminAccount], *args: str) -> AdminAccount:
+    """An account change made from the CLI (audited as the CLI's user); a refusal as the
+    command's error."""
+    try:
+        return change(open_db(s.db), *args, audit.cli_actor())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @admin.command("disable")
 @click.argument("username")
 @click.pass_obj
 def disable_cmd(s: Settings, username: str) -> None:
     """Refuse USERNAME's logins and end its sessions."""
-    try:
-        done = disable_account(open_db(s.db), username, audit.cli_actor())
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    done = _change(s, disable_account, username)
     click.echo(f"account {done.username!r} disabled")
 
 
@@ -102,11 +110,7 @@ def disable_cmd(s: Settings, username: str) -> None:
 @click.pass_obj
 def reset_password_cmd(s: Settings, username: str, password_stdin: bool) -> None:
     """Set a new password for USERNAME (unlocks and re-enables it, ends its sessions)."""
-    password = _password(password_stdin)
-    try:
-        done = reset_password(open_db(s.db), username, password, audit.cli_actor())
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    done = _change(s, reset_password, username, _password(password_stdin))
     click.echo(f"new password set for {done.username!r}")
 
 
@@ -115,8 +119,5 @@ def reset_password_cmd(s: Settings, username: str, password_stdin: bool) -> None
 @click.pass_obj
 def unlock_cmd(s: Settings, username: str) -> None:
     """Lift the lock wrong passwords put on USERNAME (the password stays)."""
-    try:
-        done = unlock_account(open_db(s.db), username, audit.cli_actor())
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    done = _change(s, unlock_account, username)
     click.echo(f"account {done.username!r} unlocked")
