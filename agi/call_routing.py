@@ -19,9 +19,10 @@ from directory.case_links import CaseLookup
 from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.model import Member
-from routing.calls import CallRequest, Policy, route_call
+from routing.calls import CallRequest, Decision, Policy, route_call
 from routing.case_link import CaseLink, link_call, split_case_prefix
 from routing.escalation import Step, call_steps, split_urgent
+from routing.step_cache import StepCache
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class CallRoutes:
         self.cases = CaseLookup(directory.db)
         self.chains = ChainStore(directory.db)
         self.bridges = BridgeRoutes(directory)
+        self.step_cache = StepCache()
 
     async def member_call(self, call: AgiCall) -> None:
         """A call from a member's SIP phone: arg 1 is the endpoint, arg 2 what was dialed."""
@@ -69,7 +71,7 @@ class CallRoutes:
         steps: list[Step] = []
         if decision.connects:
             assert caller is not None
-            steps = call_steps(self.directory, self.chains, caller, decision, self.policy, urgent)
+            steps = self._steps(caller, decision, urgent)
         tags = encode(
             CallTags(
                 dialed=number[:32],
@@ -100,4 +102,13 @@ class CallRoutes:
             f", {len(steps)} steps" if len(steps) > 1 else "",
             f", case {link.case_id} ({link.source})" if link.case_id else "",
             (time.perf_counter() - started) * 1000,
+        )
+
+    def _steps(self, caller: Member, decision: Decision, urgent: bool) -> list[Step]:
+        """The call's escalation steps, planned once for calls alike (routing/step_cache.py)."""
+        key = (caller.id, decision.targets, decision.outside_number, urgent)
+        return self.step_cache.steps(
+            self.directory.routing_version(),
+            key,
+            lambda: call_steps(self.directory, self.chains, caller, decision, self.policy, urgent),
         )

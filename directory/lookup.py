@@ -67,6 +67,14 @@ class Directory:
         names = [d[0] for d in cursor.description]
         return [Member.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
+    def routing_version(self) -> int | None:
+        """A number that moves whenever members or escalation chains change (triggers);
+        None in a directory without the counter."""
+        row = self.conn.execute(
+            "SELECT value FROM service_state WHERE key = 'routing_version'"
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def short_code(self, code: str) -> ShortCode | None:
         cursor = self.conn.execute(
             f"SELECT {_CODE_COLUMNS} FROM short_codes s {_CODE_BRIDGE} WHERE s.code = ?",

@@ -697,6 +697,21 @@ def _m0015(db: sqlite_utils.Database) -> None:
     db["members"].create_index(["name"])
 
 
+@migrations(name="0016_routing_version")
+def _m0016(db: sqlite_utils.Database) -> None:
+    # A counter every change to what a call's escalation steps are made of (members and
+    # stored chains) moves, so the routing service can keep the steps of calls alike and
+    # know, with one read, when they may have changed (routing/step_cache.py).
+    db.execute("INSERT OR IGNORE INTO service_state (key, value) VALUES ('routing_version', '0')")
+    for table in ("members", "escalation_chains"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER routing_version_{table}_{event.lower()} AFTER {event} "
+                f"ON {table} BEGIN UPDATE service_state SET value = CAST(value AS INTEGER) + 1 "
+                "WHERE key = 'routing_version'; END"
+            )
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

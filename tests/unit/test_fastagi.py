@@ -23,6 +23,7 @@ from agi.call_routing import CallRoutes
 from agi.call_tags import CallTags, decode
 from agi.fastagi import MAX_HEADER_BYTES, AgiCall, FastAgiServer, agi_quote
 from agi.trunk_calls import TrunkRoutes
+from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.pins import PinStore
 from directory.schema import open_memory
@@ -268,6 +269,30 @@ async def test_member_call_follows_the_callees_chain(agi: AgiServerThread) -> No
     assert s.first == ("20", "2003")  # the dialplan rings 2003's phones straight away
     assert len(s.commands) == 1  # one round trip: the route
     assert agi.app is not None and agi.app.served == 1
+
+
+async def test_the_next_call_follows_a_change_made_meanwhile(agi: AgiServerThread) -> None:
+    """Steps are kept for calls alike (routing/step_cache.py): a change of a member or of a
+    chain, made meanwhile by the CLI or the admin site, is followed by the very next call."""
+    headers = headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003")
+    before = (await play_asterisk(agi.port, headers)).steps
+    assert before == ["20:0:2003-", "20:1:2001-", "20:1:2006-", "20:1:2007-"]
+    assert (await play_asterisk(agi.port, headers)).steps == before
+
+    agi.in_thread(
+        lambda db: db.execute(
+            "UPDATE members SET active = 0 WHERE extension = '2006'"
+        ).connection.commit()
+    )
+    assert (await play_asterisk(agi.port, headers)).steps == [
+        "20:0:2003-",
+        "20:1:2001-",
+        "20:1:2007-",
+    ]
+    agi.in_thread(
+        lambda db: ChainStore(db).save("", "", False, "callee:30, supervisor:15", "admin")
+    )
+    assert (await play_asterisk(agi.port, headers)).steps == ["30:0:2003-", "15:1:2001-"]
 
 
 async def test_member_dialing_a_mobile_number_format(agi: AgiServerThread) -> None:
