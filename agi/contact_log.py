@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,9 @@ class Leg:
 
 FLUSH_INTERVAL = 0.05
 FLUSH_BATCH = 2000
+# Records logged live and not yet met again in Asterisk's CDR file; beyond this many (the
+# file unread for long) they are forgotten, and the reconciliation does the whole work again.
+LIVE_MEMORY = 100_000
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,10 @@ class ContactLog:
         self.db = db
         self.queue: list[Cdr] = []
         self.written = 0
+        # Each record written from AMI, until the reconciliation meets it in the CDR file:
+        # met there, it is passed over rather than turned into a contact a second time.
+        self._logged_live: Counter[Cdr] = Counter()
+        self.passed_over = 0
         self._ext_cache: dict[str, int | None] = {}
 
     def _member_id(self, extension: str | None) -> int | None:
@@ -540,10 +548,26 @@ class ContactLog:
             return 0
         batch, self.queue = self.queue[:FLUSH_BATCH], self.queue[FLUSH_BATCH:]
         try:
-            return self.write(batch)
+            changed = self.write(batch)
         except Exception:
             self.queue = batch + self.queue  # keep them; the next flush tries again
             raise
+        if len(self._logged_live) > LIVE_MEMORY:
+            self._logged_live.clear()
+        self._logged_live.update(batch)
+        return changed
+
+    def _logged_already(self, cdr: Cdr) -> bool:
+        """Whether `cdr` was written live (each live record excuses one file record)."""
+        count = self._logged_live.get(cdr, 0)
+        if count == 0:
+            return False
+        if count == 1:
+            del self._logged_live[cdr]
+        else:
+            self._logged_live[cdr] = count - 1
+        self.passed_over += 1
+        return True
 
     async def run(self) -> None:
         while True:
@@ -581,8 +605,9 @@ class ContactLog:
                 ).fetchall()
                 if not rows:
                     break
+                cdrs = [Cdr.from_row(dict(r)) for r in rows]
                 with writing(self.db):
-                    changed += self.write([Cdr.from_row(dict(r)) for r in rows])
+                    changed += self.write([c for c in cdrs if not self._logged_already(c)])
                     last = rows[-1]["cdr_rowid"]
                     state.upsert({"key": key, "value": str(last)}, pk="key")
         except sqlite3.Error as exc:
@@ -591,4 +616,5 @@ class ContactLog:
             source.close()
         if changed:
             log.info("reconciled %d contacts from %s", changed, cdr_file)
+        log.debug("%d records logged live passed over in %s so far", self.passed_over, cdr_file)
         return changed

@@ -217,6 +217,45 @@ def test_reconciling_from_asterisks_cdr_file_adds_only_what_is_missing(db, tmp_p
     assert db["contacts"].count == 2
 
 
+def test_records_logged_live_are_passed_over_when_met_in_the_cdr_file(db, tmp_path: Path) -> None:
+    """Asterisk writes every record both to AMI and to its CDR file: the reconciliation
+    passes over what was logged live, and still logs what AMI never delivered."""
+    live = cdr()
+    missed = cdr(uniqueid="1700000100.5", linkedid="1700000100.5", dstchannel="PJSIP/2004-0000000a")
+    log = ContactLog(db)
+    log.on_event(
+        {
+            "UniqueID": live.uniqueid,
+            "LinkedID": live.linkedid,
+            "Channel": live.channel,
+            "DestinationChannel": live.dstchannel,
+            "LastApplication": live.lastapp,
+            "StartTime": live.start,
+            "AnswerTime": live.answer,
+            "EndTime": live.end,
+            "Disposition": live.disposition,
+            "UserField": live.userfield,
+            "Source": live.src,
+            "Destination": live.dst,
+        }
+    )
+    assert log.flush() == 1
+    path = tmp_path / "master.db"
+    _cdr_file(path, [live, missed])
+    assert log.reconcile(path) == 1
+    assert log.passed_over == 1
+    assert {r["callee_member_id"] for r in db["contacts"].rows} == {
+        mid(db, "2003"),
+        mid(db, "2004"),
+    }
+    # A live record excuses one row of a file: met again, it is checked in full (and,
+    # being logged already, changes nothing).
+    again = tmp_path / "again.db"
+    _cdr_file(again, [live])
+    assert log.reconcile(again) == 0 and log.passed_over == 1
+    assert db["contacts"].count == 2
+
+
 def test_case_prefix_and_links() -> None:
     assert split_case_prefix("*42*2003") == ("2003", KeyedCase("42"))
     assert split_case_prefix("2003") == ("2003", None)
