@@ -16,6 +16,7 @@ from enum import Enum
 
 from directory.chains import ChainStore, StoredChain
 from directory.model import Member
+from directory.numbers import InvalidNumber, normalise_outside_number
 from routing.calls import Decision, DirectoryView, Policy, Target
 
 
@@ -96,10 +97,32 @@ def check_chain(directory: DirectoryView, rules: list[Rule], roles: set[str]) ->
             if rule.value in seen_members:
                 reasons.append(f"step {n}: {rule.value} is already rung at an earlier step")
             seen_members.add(rule.value)
-        if rule.kind is RuleKind.OUTSIDE and not rule.value.isdigit():
-            reasons.append(f"step {n}: outside number {rule.value[:20]!r} must be digits")
+        if rule.kind is RuleKind.OUTSIDE:
+            reason = _outside_problem(directory, rule.value)
+            if reason:
+                reasons.append(f"step {n}: {reason}")
     if reasons:
         raise ChainError(reasons)
+
+
+def _outside_problem(directory: DirectoryView, value: str) -> str:
+    """Why `value` is not a number an outside step can ring over the trunk ("" if it is):
+    a CUG short code or a member's extension would be dialed out to the phone network."""
+    if not value.isdigit():
+        return f"outside number {value[:20]!r} must be digits"
+    code = directory.short_code(value)
+    if code is not None and code.kind != "outside":
+        return (
+            f"{value} is the CUG's short code for {code.label or code.kind!r}, not an outside "
+            "number: use supervisor, role=... or member=... for people in the CUG"
+        )
+    if directory.member_by_extension(value) is not None:
+        return f"{value} is a member's extension, not an outside number: write member={value}"
+    try:
+        normalise_outside_number(value)
+    except InvalidNumber:
+        return f"outside number {value[:20]} is not a number the trunk can ring"
+    return ""
 
 
 _KINDS = {k.value: k for k in RuleKind}

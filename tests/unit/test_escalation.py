@@ -114,6 +114,26 @@ def test_bad_chains_are_refused_with_every_reason(directory) -> None:
         check_chain(directory, [], roles)
 
 
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("100", "short code for 'My supervisor'"),  # would be dialed out to the network
+        ("2003", "write member=2003"),
+        ("07721234", "not a number the trunk can ring"),
+    ],
+)
+def test_an_outside_step_must_be_a_number_the_trunk_can_ring(
+    directory, number: str, reason: str
+) -> None:
+    roles = {"probation"}
+    with pytest.raises(ChainError, match=reason):
+        check_chain(
+            directory, [Rule(RuleKind.CALLEE, 20), Rule(RuleKind.OUTSIDE, 30, number)], roles
+        )
+    for fine in ("116", "0772123456", "+256800100116"[1:]):
+        check_chain(directory, [Rule(RuleKind.OUTSIDE, 30, fine)], roles)
+
+
 # ---------------------------------------------------------------- chains as data
 
 
