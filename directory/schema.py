@@ -697,8 +697,8 @@ def _m0015(db: sqlite_utils.Database) -> None:
     db["members"].create_index(["name"])
 
 
-@migrations(name="0016_routing_version")
-def _m0016(db: sqlite_utils.Database) -> None:
+@migrations(name="0017_routing_version")
+def _m0017(db: sqlite_utils.Database) -> None:
     # A counter every change to what a call's escalation steps are made of (members and
     # stored chains) moves, so the routing service can keep the steps of calls alike and
     # know, with one read, when they may have changed (routing/step_cache.py).
