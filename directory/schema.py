@@ -706,7 +706,8 @@ def _m0017(db: sqlite_utils.Database) -> None:
     for table in ("members", "escalation_chains"):
         for event in ("INSERT", "UPDATE", "DELETE"):
             db.execute(
-                f"CREATE TRIGGER routing_version_{table}_{event.lower()} AFTER {event} "
+                f"CREATE TRIGGER IF NOT EXISTS routing_version_{table}_{event.lower()} "
+                f"AFTER {event} "
                 f"ON {table} BEGIN UPDATE service_state SET value = CAST(value AS INTEGER) + 1 "
                 "WHERE key = 'routing_version'; END"
             )
