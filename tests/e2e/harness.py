@@ -6,6 +6,7 @@ run beside a running demo and beside each other.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -27,19 +29,44 @@ STATUS_LINE = re.compile(r"^SIP/2\.0 (\d{3}) ", re.MULTILINE)
 CSEQ = re.compile(r"^CSeq:\s*\d+\s+(\w+)", re.MULTILINE | re.IGNORECASE)
 
 
+# Ports are handed out in slots of ten. A slot is claimed with a lock file held until the
+# process exits, so test processes running at once (pytest-xdist workers, a second run on
+# the same machine) never take the same ports: a phone's SIPp binds its port only while it
+# runs, so a check that the port is free right now is not enough. The random range is above
+# Asterisk's RTP ports (asterisk-conf/rtp.conf: 10000-20000).
+SLOT = 10
+_SLOT_LOCKS = Path(tempfile.gettempdir()) / "cug-test-ports"
+_claimed: list[int] = []  # the lock files' descriptors: kept open, so kept ours
+
+
+def _claim(slot: int) -> bool:
+    _SLOT_LOCKS.mkdir(exist_ok=True)
+    fd = os.open(_SLOT_LOCKS / str(slot), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _claimed.append(fd)
+    return True
+
+
 class Ports:
-    """Free UDP/TCP ports on loopback, from a random base so parallel runs rarely meet."""
+    """Free UDP/TCP ports on loopback that no other test process holds, from a random base."""
 
     def __init__(self) -> None:
-        self.next = random.randrange(20000, 50000, 100)
+        self.next = random.randrange(20100, 50000, 100)
 
     def take(self, block: int = 1) -> int:
-        """A free port, or the first of `block` consecutive free ports (SIPp's media uses
-        several ports from -mp on)."""
+        """A free port, or the first of `block` (at most ten) consecutive free ports (SIPp's
+        media uses several ports from -mp on)."""
+        assert 1 <= block <= SLOT
         while True:
             port = self.next
-            self.next += block
-            if all(_free(p) for p in range(port, port + block)):
+            self.next += SLOT
+            if self.next >= 60000:
+                self.next = 20100
+            if _claim(port) and all(_free(p) for p in range(port, port + block)):
                 return port
 
 
