@@ -51,9 +51,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -225,21 +227,20 @@ def _filters(
     return " AND ".join(where), params
 
 
-def _percentiles_sql(source: str, value: str) -> str:
-    """Nearest-rank median and 90th percentile of `value` per (district, month) of `source`."""
-    return f"""
-        WITH v AS (SELECT district, month, {value} AS x FROM {source} WHERE {value} IS NOT NULL),
-        ranked AS (
-            SELECT district, month, x,
-                   row_number() OVER (PARTITION BY district, month ORDER BY x) AS rn,
-                   count(*) OVER (PARTITION BY district, month) AS n
-            FROM v
-        )
-        SELECT district, month,
-               max(CASE WHEN rn = (n + 1) / 2 THEN x END) AS p50,
-               max(CASE WHEN rn = (9 * n + 9) / 10 THEN x END) AS p90
-        FROM ranked GROUP BY district, month
-    """
+def _percentiles(
+    db: sqlite_utils.Database, source: str, value: str
+) -> Iterator[tuple[str | None, str | None, Any, Any]]:
+    """Nearest-rank median and 90th percentile of `value` per (district, month) of `source`:
+    (district, month, p50, p90). SQLite sorts; the ranks are picked here, in one pass over
+    the sorted values (a third of the time of window functions over 100,000 cases)."""
+    found = db.execute(
+        f"SELECT district, month, {value} FROM {source} WHERE {value} IS NOT NULL "
+        "ORDER BY district, month, 3"
+    )
+    for (district, month), group in groupby(found, key=itemgetter(0, 1)):
+        values = [row[2] for row in group]
+        n = len(values)
+        yield district, month, values[(n + 1) // 2 - 1], values[(9 * n + 9) // 10 - 1]
 
 
 def district_month_report(
@@ -280,9 +281,9 @@ def district_month_report(
     try:
         _fill_cases(db, district, month, as_of_text)
         _case_counts(db, entry)
-        for r in rows(db.execute(_percentiles_sql("_report_cases", "response"))):
-            e = entry(r["district"], r["month"])
-            e.response_median_s, e.response_p90_s = r["p50"], r["p90"]
+        for d, m, p50, p90 in _percentiles(db, "_report_cases", "response"):
+            e = entry(d, m)
+            e.response_median_s, e.response_p90_s = p50, p90
         _referral_counts(db, entry)
         _contact_counts(db, entry, district, month)
         _escalation_counts(db, entry, district, month)
@@ -380,8 +381,8 @@ def _referral_counts(db: sqlite_utils.Database, entry: Entry) -> None:
          JOIN referral_events done ON done.referral_id = r.id AND done.status = 'completed'
          WHERE r.status = 'completed')
     """
-    for r in rows(db.execute(_percentiles_sql(source, "seconds"))):
-        entry(r["district"], r["month"]).referral_completion_median_s = r["p50"]
+    for d, m, p50, _ in _percentiles(db, source, "seconds"):
+        entry(d, m).referral_completion_median_s = p50
 
 
 def _escalation_counts(
@@ -416,11 +417,11 @@ def _escalation_counts(
                 str(r["taken_step"])
             ] = r["n"]
         taken = "(SELECT * FROM _report_escalations WHERE taken_step IS NOT NULL)"
-        for r in rows(db.execute(_percentiles_sql(taken, "wait"))):
-            if r["month"] is None:
+        for d, m, p50, p90 in _percentiles(db, taken, "wait"):
+            if m is None:
                 continue
-            e = entry(r["district"] or "-", r["month"])
-            e.escalation_wait_median_s, e.escalation_wait_p90_s = r["p50"], r["p90"]
+            e = entry(d or "-", m)
+            e.escalation_wait_median_s, e.escalation_wait_p90_s = p50, p90
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_escalations")
 
@@ -428,32 +429,23 @@ def _escalation_counts(
 def _contact_counts(
     db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
 ) -> None:
-    inner, outer = ["k.caller_member_id IS NOT NULL"], ["1"]
-    params: dict[str, Any] = {}
+    # The per member and month counts the contact log's triggers keep (directory/schema.py,
+    # contact_month_counts): a few thousand rows, not a pass over every contact.
+    where, params = ["c.month != ''"], {}
     if district is not None:
-        inner.append("k.caller_member_id IN (SELECT id FROM members WHERE district = :district)")
+        where.append("m.district = :district")
         params["district"] = district
     if month is not None:
-        params["month"], (params["lo"], params["hi"]) = month, _month_bounds(month)
-        inner.append("k.placed_at >= :lo AND k.placed_at < :hi")
-        outer.append("k.month = :month")
-    # Without a month, one pass over the table in storage order beats a million look-ups
-    # from an index that lacks case_id; grouping by member first keeps the join small.
-    scan = "NOT INDEXED" if month is None else ""
+        where.append("c.month = :month")
+        params["month"] = month
     for r in rows(
         db.execute(
-            "WITH per_member AS ("
-            "  SELECT k.caller_member_id AS member_id, strftime('%Y-%m', k.placed_at) AS month,"
-            "         count(*) AS n, count(k.case_id) AS linked"
-            f"  FROM contacts k {scan} WHERE {' AND '.join(inner)} GROUP BY 1, 2) "
-            "SELECT m.district, k.month, sum(k.n) AS n, sum(k.linked) AS linked "
-            "FROM per_member k JOIN members m ON m.id = k.member_id "
-            f"WHERE {' AND '.join(outer)} GROUP BY 1, 2",
+            "SELECT m.district, c.month, sum(c.contacts) AS n, sum(c.linked) AS linked "
+            "FROM contact_month_counts c JOIN members m ON m.id = c.member_id "
+            f"WHERE {' AND '.join(where)} GROUP BY 1, 2",
             params,
         )
     ):
-        if r["month"] is None:  # an unreadable placed_at: no month to count it in
-            continue
         e = entry(r["district"], r["month"])
         e.contacts, e.contacts_linked = r["n"], r["linked"]
 
