@@ -49,6 +49,7 @@ Everything is aggregated in SQL: no Python loop over contacts.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -210,21 +211,35 @@ def _month_bounds(month: str) -> tuple[str, str]:
     return (start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat()
 
 
-def _filters(
-    time_column: str, district_column: str, district: str | None, month: str | None
-) -> tuple[str, dict[str, Any]]:
-    where = ["1"]
-    params: dict[str, Any] = {}
-    if district is not None:
-        where.append(f"{district_column} = :district")
-        params["district"] = district
-    if month is not None:
-        params["month"], (params["lo"], params["hi"]) = month, _month_bounds(month)
-        where.append(
-            f"{time_column} >= :lo AND {time_column} < :hi "
-            f"AND strftime('%Y-%m', {time_column}) = :month"
-        )
-    return " AND ".join(where), params
+@dataclass(frozen=True)
+class Narrowing:
+    """What a report is narrowed to: a district, a month (YYYY-MM), a team (member ids: a
+    supervisor's figures count only their team's cases, calls, texts and spending)."""
+
+    district: str | None = None
+    month: str | None = None
+    team: frozenset[int] | None = None
+
+    def where(
+        self, time_column: str | None, district_column: str | None, member_column: str
+    ) -> tuple[str, dict[str, Any]]:
+        """SQL conditions (and their parameters) on a table's time, district and member
+        columns; a month is tested on the parsed time, after text bounds an index can use."""
+        where = ["1"]
+        params: dict[str, Any] = {}
+        if self.district is not None and district_column is not None:
+            where.append(f"{district_column} = :district")
+            params["district"] = self.district
+        if self.month is not None and time_column is not None:
+            params["month"], (params["lo"], params["hi"]) = self.month, _month_bounds(self.month)
+            where.append(
+                f"{time_column} >= :lo AND {time_column} < :hi "
+                f"AND strftime('%Y-%m', {time_column}) = :month"
+            )
+        if self.team is not None:
+            where.append(f"{member_column} IN (SELECT value FROM json_each(:team))")
+            params["team"] = json.dumps(sorted(self.team))
+        return " AND ".join(where), params
 
 
 def _percentiles(
@@ -248,9 +263,13 @@ def district_month_report(
     district: str | None = None,
     month: str | None = None,
     as_of: datetime | None = None,
+    team: frozenset[int] | None = None,
 ) -> list[DistrictMonth]:
     """Figures per district and month (see the module's definitions), sorted by district then
-    month; `district` and `month` (YYYY-MM) narrow it; `as_of` is "now" for overdue follow-ups.
+    month; `district` and `month` (YYYY-MM) narrow it; `as_of` is "now" for overdue follow-ups;
+    `team` (member ids) narrows it to a supervisor's team: the cases assigned to its members
+    (and their referrals and conferences), and the calls, escalated calls and spending of its
+    members.
     """
     errors: list[str] = []
     if month is not None and not MONTH.match(month):
@@ -266,6 +285,7 @@ def district_month_report(
     if errors:
         raise CaseError(errors)
     as_of_text = (as_of or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    narrow = Narrowing(district, month, team)
     out: dict[tuple[str, str], DistrictMonth] = {}
 
     def entry(d: str, m: str) -> DistrictMonth:
@@ -279,16 +299,16 @@ def district_month_report(
     threads = db.execute("PRAGMA threads").fetchone()[0]
     db.execute(f"PRAGMA threads = {max(threads, min(SORT_THREADS, os.cpu_count() or 1))}")
     try:
-        _fill_cases(db, district, month, as_of_text)
+        _fill_cases(db, narrow, as_of_text)
         _case_counts(db, entry)
         for d, m, p50, p90 in _percentiles(db, "_report_cases", "response"):
             e = entry(d, m)
             e.response_median_s, e.response_p90_s = p50, p90
         _referral_counts(db, entry)
-        _contact_counts(db, entry, district, month)
-        _escalation_counts(db, entry, district, month)
-        _spending_counts(db, entry, district, month)
-        _conference_counts(db, entry, district, month)
+        _contact_counts(db, entry, narrow)
+        _escalation_counts(db, entry, narrow)
+        _spending_counts(db, entry, narrow)
+        _conference_counts(db, entry, narrow)
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_cases")
         if started and db.conn.in_transaction:
@@ -297,12 +317,10 @@ def district_month_report(
     return [out[key] for key in sorted(out)]
 
 
-def _fill_cases(
-    db: sqlite_utils.Database, district: str | None, month: str | None, as_of: str
-) -> None:
+def _fill_cases(db: sqlite_utils.Database, narrow: Narrowing, as_of: str) -> None:
     """_report_cases: per case its district, month, assigned worker, response time (seconds,
     NULL without one) and whether its follow-up is overdue."""
-    where, params = _filters("c.reported_at", "c.district", district, month)
+    where, params = narrow.where("c.reported_at", "c.district", "c.assigned_member_id")
     params["as_of"] = as_of
     first_contact = (
         "(SELECT min(julianday(k.placed_at)) FROM contacts k WHERE k.case_id = c.id "
@@ -385,10 +403,8 @@ def _referral_counts(db: sqlite_utils.Database, entry: Entry) -> None:
         entry(d, m).referral_completion_median_s = p50
 
 
-def _escalation_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    where, params = _filters("e.started_at", "e.district", district, month)
+def _escalation_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    where, params = narrow.where("e.started_at", "e.district", "e.caller_member_id")
     db.execute("DROP TABLE IF EXISTS temp._report_escalations")
     db.execute(
         "CREATE TEMP TABLE _report_escalations AS "
@@ -426,23 +442,19 @@ def _escalation_counts(
         db.execute("DROP TABLE IF EXISTS temp._report_escalations")
 
 
-def _contact_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
+def _contact_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
     # The per member and month counts the contact log's triggers keep (directory/schema.py,
     # contact_month_counts): a few thousand rows, not a pass over every contact.
-    where, params = ["c.month != ''"], {}
-    if district is not None:
-        where.append("m.district = :district")
-        params["district"] = district
-    if month is not None:
-        where.append("c.month = :month")
-        params["month"] = month
+    where, params = narrow.where(None, "m.district", "c.member_id")
+    where += " AND c.month != ''"
+    if narrow.month is not None:
+        where += " AND c.month = :month"
+        params["month"] = narrow.month
     for r in rows(
         db.execute(
             "SELECT m.district, c.month, sum(c.contacts) AS n, sum(c.linked) AS linked "
             "FROM contact_month_counts c JOIN members m ON m.id = c.member_id "
-            f"WHERE {' AND '.join(where)} GROUP BY 1, 2",
+            f"WHERE {where} GROUP BY 1, 2",
             params,
         )
     ):
@@ -450,22 +462,18 @@ def _contact_counts(
         e.contacts, e.contacts_linked = r["n"], r["linked"]
 
 
-def _spending_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    where, params = ["1"], {}
-    if district is not None:
-        where.append("district = :district")
-        params["district"] = district
-    if month is not None:
-        where.append("day >= :first AND day <= :last")
-        params["first"], params["last"] = f"{month}-01", f"{month}-31"
+def _spending_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    # The local day (not a UTC time): the month is its first seven characters.
+    where, params = narrow.where(None, "district", "member_id")
+    if narrow.month is not None:
+        where += " AND day >= :first AND day <= :last"
+        params["first"], params["last"] = f"{narrow.month}-01", f"{narrow.month}-31"
     for r in rows(
         db.execute(
             "SELECT district, substr(day, 1, 7) AS month, "
             "sum(CASE WHEN kind = 'sms' THEN units ELSE 0 END) AS sms, "
             "sum(CASE WHEN kind = 'callback' THEN units ELSE 0 END) AS calls "
-            f"FROM spending WHERE {' AND '.join(where)} GROUP BY 1, 2",
+            f"FROM spending WHERE {where} GROUP BY 1, 2",
             params,
         )
     ):
@@ -473,10 +481,8 @@ def _spending_counts(
         e.sms_parts, e.callbacks = int(r["sms"]), int(r["calls"])
 
 
-def _conference_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    where, params = _filters("f.started_at", "c.district", district, month)
+def _conference_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    where, params = narrow.where("f.started_at", "c.district", "c.assigned_member_id")
     for r in rows(
         db.execute(
             "SELECT c.district, strftime('%Y-%m', f.started_at) AS month, count(*) AS n "
