@@ -322,17 +322,19 @@ def _fill_cases(db: sqlite_utils.Database, narrow: Narrowing, as_of: str) -> Non
     NULL without one) and whether its follow-up is overdue."""
     where, params = narrow.where("c.reported_at", "c.district", "c.assigned_member_id")
     params["as_of"] = as_of
+    # placed_jd is julianday(placed_at), kept in an index on (case_id, placed_jd, ...): each
+    # case's contacts are sought from the report on, in time order, without parsing any.
     first_contact = (
-        "(SELECT min(julianday(k.placed_at)) FROM contacts k WHERE k.case_id = c.id "
+        "(SELECT k.placed_jd FROM contacts k WHERE k.case_id = c.id "
         "AND (k.caller_member_id = c.assigned_member_id "
         "OR k.callee_member_id = c.assigned_member_id) "
-        "AND julianday(k.placed_at) >= julianday(c.reported_at))"
+        "AND k.placed_jd >= julianday(c.reported_at) ORDER BY k.placed_jd LIMIT 1)"
     )
     overdue = (
         "(c.status != 'closed' AND c.follow_up_due IS NOT NULL "
         "AND julianday(c.follow_up_due) < julianday(:as_of) "
         "AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.case_id = c.id "
-        "AND julianday(k.placed_at) >= julianday(c.follow_up_due)))"
+        "AND k.placed_jd >= julianday(c.follow_up_due)))"
     )
     response = SECONDS.format(later=first_contact, earlier="julianday(c.reported_at)")
     db.execute("DROP TABLE IF EXISTS temp._report_cases")
