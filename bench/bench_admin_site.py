@@ -265,7 +265,7 @@ def serve(db_path: str, static: str, port: int) -> None:
     db = open_db(db_path)
     app = web.Application()
     mount_api(app, db)
-    mount_admin_site(app, db, new_session_key())
+    mount_admin_site(app, db, new_session_key(), cookie_secure=False)  # plain HTTP, loopback
     app.router.add_static("/static-baseline", static)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 

@@ -83,6 +83,12 @@ main.add_command(admin)
     help='A "please call me" number: a member rings it, hangs up, and is called back.',
 )
 @click.option(
+    "--cookie-secure/--no-cookie-secure",
+    default=None,
+    help="The admin site's session cookie over HTTPS only (the default); "
+    "--no-cookie-secure only for plain HTTP on loopback (a demo, a test).",
+)
+@click.option(
     "--dial-in-pin/--no-dial-in-pin",
     default=None,
     help="Members calling in on the CUG's number must enter their PIN (spoofable caller IDs).",
@@ -102,6 +108,7 @@ def init(
     trunk: bool | None,
     trunk_number: tuple[str, ...],
     callback_number: tuple[str, ...],
+    cookie_secure: bool | None,
     dial_in_pin: bool | None,
 ) -> None:
     """Create (or change) the install's settings; secrets are generated the first time."""
@@ -116,6 +123,7 @@ def init(
         ("reminder_interval", reminder_interval),
         ("key_seconds", key_seconds),
         ("trunk_enabled", trunk),
+        ("admin_cookie_secure", cookie_secure),
     ):
         if value is not None:
             setattr(s, name, value)

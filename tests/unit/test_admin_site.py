@@ -90,6 +90,23 @@ async def test_the_login_page_says_the_same_for_every_refusal(
         assert answers == {(401, 1)}
 
 
+async def test_the_session_cookie_is_secure_unless_turned_off(db: sqlite_utils.Database) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from web.site import mount_admin_site
+
+    for given, secure in (({}, True), ({"cookie_secure": False}, False)):
+        app = web.Application()
+        mount_admin_site(app, db, new_session_key(), **given)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/admin/login")
+            cookie = response.headers["Set-Cookie"]
+        attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
+        assert "httponly" in attributes and "samesite=strict" in attributes
+        assert ("secure" in attributes) is secure, cookie
+
+
 async def test_login_without_its_csrf_token_is_refused(staffed: sqlite_utils.Database) -> None:
     async with site(staffed) as client:
         b = Browser(client)
