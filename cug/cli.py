@@ -18,6 +18,7 @@ from cug.cli_case import case, report
 from cug.cli_conference import conference
 from cug.cli_directory import directory
 from cug.cli_escalation import escalation
+from cug.cli_remote import REMOTE_COMMANDS, start_remote
 from cug.cli_sms import sms_gateway
 from cug.cli_texts import texts
 from cug.settings import Settings
@@ -37,8 +38,28 @@ from cug.settings import Settings
     help="The directory database. Default: cug.db in the install's folder.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Work through the JSON API of the service at URL (its site, e.g. "
+    "https://cug.example.org, or its /api), in the token's scope, not on this machine: "
+    "`directory list|show|add` and `api get|post`.",
+)
+@click.option(
+    "--token",
+    envvar="CUG_API_TOKEN",
+    help="The API token for --remote (better in CUG_API_TOKEN: a command line is visible "
+    "to other users of the machine).",
+)
 @click.pass_context
-def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    home: Path | None,
+    db: Path | None,
+    verbose: bool,
+    remote: str | None,
+    token: str | None,
+) -> None:
     """A closed user group for child-protection workers on Asterisk."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -46,6 +67,13 @@ def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) 
         stream=sys.stderr,
     )
     ctx.obj = settings_mod.load(home, db)
+    if remote is not None:
+        start_remote(ctx, remote, token)
+        if ctx.invoked_subcommand not in REMOTE_COMMANDS:
+            raise click.UsageError(
+                f"`{ctx.invoked_subcommand}` does not work with --remote "
+                f"(these do: {', '.join(REMOTE_COMMANDS)})"
+            )
 
 
 main.add_command(directory)
