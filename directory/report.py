@@ -64,6 +64,8 @@ import sqlite_utils
 from directory.case_model import rows
 from directory.case_values import CaseError
 from directory.cases import get_case
+from directory.schema import CONTACTS_COUNTED_THROUGH
+from directory.transactions import writing
 
 SORT_THREADS = 4
 # The row of (district, month), created on first use.
@@ -293,6 +295,7 @@ def district_month_report(
             out[(d, m)] = DistrictMonth(district=d, month=m)
         return out[(d, m)]
 
+    count_new_contacts(db)  # its own transaction (a savepoint inside the caller's)
     # Each case's figures are worked out once, into a scratch table the queries share.
     started = not db.conn.in_transaction
     # Let SQLite's sorter (the GROUP BYs over the contacts) use helper threads for this call.
@@ -444,9 +447,37 @@ def _escalation_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowin
         db.execute("DROP TABLE IF EXISTS temp._report_escalations")
 
 
+def count_new_contacts(db: sqlite_utils.Database) -> int:
+    """Add the contacts written since the last count (by id) to contact_month_counts, in one
+    write transaction; returns how many were added. (Inserting a contact costs nothing more;
+    a counted contact changed or deleted later is counted again by triggers: schema.py.)"""
+    with writing(db):
+        through = int(
+            db.execute(
+                "SELECT value FROM service_state WHERE key = ?", (CONTACTS_COUNTED_THROUGH,)
+            ).fetchone()[0]
+        )
+        top = db.execute("SELECT max(id) FROM contacts").fetchone()[0] or 0
+        if top <= through:
+            return 0
+        db.execute(
+            "INSERT INTO contact_month_counts (member_id, month, contacts, linked) "
+            "SELECT caller_member_id, coalesce(strftime('%Y-%m', placed_at), ''), count(*), "
+            "count(case_id) FROM contacts WHERE id > ? AND id <= ? "
+            "AND caller_member_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2 "
+            "ON CONFLICT (member_id, month) DO UPDATE SET "
+            "contacts = contacts + excluded.contacts, linked = linked + excluded.linked",
+            (through, top),
+        )
+        db.execute(
+            "UPDATE service_state SET value = ? WHERE key = ?", (str(top), CONTACTS_COUNTED_THROUGH)
+        )
+    return top - through
+
+
 def _contact_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
-    # The per member and month counts the contact log's triggers keep (directory/schema.py,
-    # contact_month_counts): a few thousand rows, not a pass over every contact.
+    # From the counts per member and month (count_new_contacts, before the report's
+    # transaction): a few thousand rows, not a pass over every contact.
     where, params = narrow.where(None, "m.district", "c.member_id")
     where += " AND c.month != ''"
     if narrow.month is not None:
