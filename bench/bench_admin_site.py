@@ -220,15 +220,23 @@ def member_list(work: Path, members: int, requests: int, clients: int) -> dict[s
 def dashboard(work: Path, contacts: int, cases: int, runs: int) -> dict[str, Any]:
     from bench.bench_contacts import fill_report_data
     from directory.admin_accounts import create_account
+    from directory.report import count_new_contacts
     from directory.schema import open_db
 
     db_path = work / "contacts.db"
     started = time.perf_counter()
     fill_report_data(db_path, 5_000, cases, contacts)
+    log.info("%d contacts written in %.1f s", contacts, time.perf_counter() - started)
     db = open_db(db_path)
     create_account(db, "bench", "national", PASSWORD, "bench")
+    # Contacts come a few at a time in service, and each report counts those new since the
+    # one before (directory/report.count_new_contacts); the bulk fill came at once, so they
+    # are counted here, once, and timed apart from the dashboard.
+    started = time.perf_counter()
+    counted = count_new_contacts(db)
+    first_count = round(time.perf_counter() - started, 2)
+    log.info("%d contacts counted per member and month in %.2f s", counted, first_count)
     db.close()
-    log.info("%d contacts written in %.1f s", contacts, time.perf_counter() - started)
     static = work / "static2"
     static.mkdir()
     port = free_port()
@@ -247,6 +255,7 @@ def dashboard(work: Path, contacts: int, cases: int, runs: int) -> dict[str, Any
     return {
         "contacts": contacts,
         "cases": cases,
+        "first_count_after_bulk_fill_s": first_count,
         "one_month_cold": cold,
         "all_months_first_then_kept": everything,
         "baseline_static": baseline,
@@ -265,7 +274,7 @@ def serve(db_path: str, static: str, port: int) -> None:
     db = open_db(db_path)
     app = web.Application()
     mount_api(app, db)
-    mount_admin_site(app, db, new_session_key())
+    mount_admin_site(app, db, new_session_key(), cookie_secure=False)  # plain HTTP, loopback
     app.router.add_static("/static-baseline", static)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 

@@ -17,6 +17,7 @@ from cug.cli_case import case, report
 from cug.cli_conference import conference
 from cug.cli_directory import directory
 from cug.cli_escalation import escalation
+from cug.cli_remote import REMOTE_COMMANDS, start_remote
 from cug.cli_sms import sms_gateway
 from cug.cli_texts import texts
 from cug.settings import Settings
@@ -36,8 +37,28 @@ from cug.settings import Settings
     help="The directory database. Default: cug.db in the install's folder.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Work through the JSON API of the service at URL (its site, e.g. "
+    "https://cug.example.org, or its /api), in the token's scope, not on this machine: "
+    "`directory list|show|add` and `api get|post`.",
+)
+@click.option(
+    "--token",
+    envvar="CUG_API_TOKEN",
+    help="The API token for --remote (better in CUG_API_TOKEN: a command line is visible "
+    "to other users of the machine).",
+)
 @click.pass_context
-def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    home: Path | None,
+    db: Path | None,
+    verbose: bool,
+    remote: str | None,
+    token: str | None,
+) -> None:
     """A closed user group for child-protection workers on Asterisk."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -45,6 +66,13 @@ def main(ctx: click.Context, home: Path | None, db: Path | None, verbose: bool) 
         stream=sys.stderr,
     )
     ctx.obj = settings_mod.load(home, db)
+    if remote is not None:
+        start_remote(ctx, remote, token)
+        if ctx.invoked_subcommand not in REMOTE_COMMANDS:
+            raise click.UsageError(
+                f"`{ctx.invoked_subcommand}` does not work with --remote "
+                f"(these do: {', '.join(REMOTE_COMMANDS)})"
+            )
 
 
 main.add_command(directory)
@@ -82,6 +110,12 @@ main.add_command(admin)
     help='A "please call me" number: a member rings it, hangs up, and is called back.',
 )
 @click.option(
+    "--cookie-secure/--no-cookie-secure",
+    default=None,
+    help="The admin site's session cookie over HTTPS only (the default); "
+    "--no-cookie-secure only for plain HTTP on loopback (a demo, a test).",
+)
+@click.option(
     "--dial-in-pin/--no-dial-in-pin",
     default=None,
     help="Members calling in on the CUG's number must enter their PIN (spoofable caller IDs).",
@@ -101,6 +135,7 @@ def init(
     trunk: bool | None,
     trunk_number: tuple[str, ...],
     callback_number: tuple[str, ...],
+    cookie_secure: bool | None,
     dial_in_pin: bool | None,
 ) -> None:
     """Create (or change) the install's settings; secrets are generated the first time."""
@@ -115,6 +150,7 @@ def init(
         ("reminder_interval", reminder_interval),
         ("key_seconds", key_seconds),
         ("trunk_enabled", trunk),
+        ("admin_cookie_secure", cookie_secure),
     ):
         if value is not None:
             setattr(s, name, value)

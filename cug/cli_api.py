@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cug.cli_remote import get_cmd, post_cmd
+from cug.cli_remote import get_cmd, post_cmd, refuse_local
 from cug.settings import Settings
 from directory import audit
 from directory.schema import open_db
@@ -16,8 +16,10 @@ from directory.schema import open_db
 
 
 @click.group("api")
-def api() -> None:
+@click.pass_context
+def api(ctx: click.Context) -> None:
     """The JSON API: its tokens, and calls to it (get, post) as a script would make them."""
+    refuse_local(ctx, "api")
 
 
 @api.group("token")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import click
 import sqlite_utils
 
 from cug.cli_pins import pins
+from cug.cli_remote import refuse_local, remote_call, remote_members, remote_of
 from cug.cli_short_codes import short_codes
 from cug.settings import Settings
 from directory import audit
@@ -47,8 +50,18 @@ def _supervisor_phone(db: sqlite_utils.Database, m: Member) -> str:
 
 
 @click.group()
-def directory() -> None:
+@click.pass_context
+def directory(ctx: click.Context) -> None:
     """Members, districts, roles and short codes."""
+    refuse_local(ctx, "directory")
+
+
+def _line(row: dict[str, Any]) -> str:
+    mark = "" if row["active"] else "  (inactive)"
+    return (
+        f"{row['extension']:>6}  {row['phone']:<14} {row['name']:<28} "
+        f"{row['role']:<10} {row['district']}{mark}"
+    )
 
 
 @directory.command("import")
@@ -103,6 +116,11 @@ def export_cmd(s: Settings, output: Path | None) -> None:
 @click.pass_obj
 def list_cmd(s: Settings, district: str | None, role: str | None, include_inactive: bool) -> None:
     """List members: extension, number, name, role, district."""
+    remote = remote_of()
+    if remote is not None:
+        for row in remote_members(remote, district, role, include_inactive):
+            click.echo(_line(row))
+        return
     db = _db(s)
     where, params = [], []
     if district:
@@ -115,11 +133,7 @@ def list_cmd(s: Settings, district: str | None, role: str | None, include_inacti
         where.append("active = 1")
     rows = db["members"].rows_where(" AND ".join(where) or None, params, order_by="extension")
     for row in rows:
-        mark = "" if row["active"] else "  (inactive)"
-        click.echo(
-            f"{row['extension']:>6}  {row['phone']:<14} {row['name']:<28} "
-            f"{row['role']:<10} {row['district']}{mark}"
-        )
+        click.echo(_line(row))
 
 
 @directory.command("show")
@@ -128,6 +142,15 @@ def list_cmd(s: Settings, district: str | None, role: str | None, include_inacti
 @click.pass_obj
 def show_cmd(s: Settings, ident: str, as_json: bool) -> None:
     """Show a member by extension or phone number (any format)."""
+    remote = remote_of()
+    if remote is not None:  # never the SIP password: the API does not give it
+        shown = remote_call(remote, "GET", f"/v1/members/{quote(ident.strip(), safe='')}")
+        if as_json:
+            click.echo(json.dumps(shown["member"], indent=2, ensure_ascii=False))
+            return
+        for key, value in shown["member"].items():
+            click.echo(f"{key:>14}: {value}")
+        return
     db = _db(s)
     m = _find(db, ident)
     if as_json:
@@ -172,6 +195,14 @@ def _member_options(fn):  # type: ignore[no-untyped-def]
 @click.pass_obj
 def add_cmd(s: Settings, **values: str | None) -> None:
     """Add one member (name, phone, role and district are required)."""
+    remote = remote_of()
+    if remote is not None:
+        given = {k: v for k, v in values.items() if v}
+        added = remote_call(remote, "POST", "/v1/members", given)
+        m, sip = added["member"], added["sip"]
+        click.echo(f"added {m['name']}: extension {m['extension']}, number {m['phone']}")
+        click.echo(f"SIP user name {sip['username']}, password {sip['password']} (shown once)")
+        return
     db = _db(s)
     roles, districts = reference_data(db)
     clean = clean_member(MemberValues(**{k: v or "" for k, v in values.items()}), roles, districts)

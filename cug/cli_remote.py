@@ -1,7 +1,11 @@
 """`cug api get|post PATH`: the JSON API of a running service (this machine's or another's,
 through its reverse proxy), from the command line, with a token (`CUG_API_TOKEN`; a token of
 an admin account acts with that account's scope). Answers are printed as JSON; a refusal
-prints its reasons and exits 1."""
+prints its reasons and exits 1.
+
+`cug --remote URL [--token T] directory list|show|add` works the same way: through the JSON
+API of the service at URL, in the token's scope, instead of on this machine's directory
+(REMOTE_COMMANDS are the commands that can; the others refuse rather than run locally)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -18,17 +24,69 @@ import click
 from cug.settings import Settings
 
 TIMEOUT = 30
+PAGE = 200  # members a request (the API's most)
+REMOTE_KEY = "cug.remote"
+# What `cug --remote URL` can do, by command group.
+REMOTE_COMMANDS = {"directory": {"list", "show", "add"}, "api": {"get", "post"}}
+
+
+@dataclass(frozen=True)
+class Remote:
+    """The service `cug --remote` works on: its API's URL (…/api) and the token."""
+
+    base: str
+    token: str
+
+
+def start_remote(ctx: click.Context, url: str, token: str | None) -> None:
+    """Remember `--remote URL` (the site's or the API's URL) for the commands that follow."""
+    base = url.strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise click.UsageError(f"--remote needs an http(s) URL, not {base[:80]!r}")
+    if not (token or "").strip():
+        raise click.UsageError("--remote needs a token: --token or CUG_API_TOKEN")
+    if not base.endswith("/api"):
+        base += "/api"
+    ctx.meta[REMOTE_KEY] = Remote(base, (token or "").strip())
+
+
+def remote_of(ctx: click.Context | None = None) -> Remote | None:
+    return (ctx or click.get_current_context()).meta.get(REMOTE_KEY)
+
+
+def refuse_local(ctx: click.Context, group: str) -> None:
+    """In a group's callback: with --remote, a command that cannot work remotely stops here
+    (it would otherwise change this machine's directory, not the remote one)."""
+    if remote_of(ctx) is None or ctx.invoked_subcommand is None:
+        return
+    if ctx.invoked_subcommand not in REMOTE_COMMANDS.get(group, set()):
+        can = ", ".join(f"{g} {'|'.join(sorted(c))}" for g, c in REMOTE_COMMANDS.items())
+        raise click.UsageError(
+            f"`{group} {ctx.invoked_subcommand}` does not work with --remote (these do: {can})"
+        )
 
 
 def _base(s: Settings, url: str | None) -> str:
+    remote = remote_of()
+    if url is None and remote is not None:
+        return remote.base
     return (url or f"http://127.0.0.1:{s.http_port}/api").rstrip("/")
 
 
 def _token() -> str:
-    token = os.environ.get("CUG_API_TOKEN", "").strip()
+    remote = remote_of()
+    token = remote.token if remote else os.environ.get("CUG_API_TOKEN", "").strip()
     if not token:
         raise click.ClickException("set CUG_API_TOKEN to an API token (`cug api token create`)")
     return token
+
+
+def remote_call(remote: Remote, method: str, path: str, body: Any = None) -> Any:
+    """One request to the remote API; its answer, or the refusal's reasons as the error."""
+    status, answer = call(remote.base, method, path, remote.token, body)
+    if status >= 400:
+        raise click.ClickException(_refusal(status, answer))
+    return answer
 
 
 def call(base: str, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -55,10 +113,14 @@ def call(base: str, method: str, path: str, token: str, body: Any = None) -> tup
         raise click.ClickException(f"cannot reach {base}: {exc.reason}") from None
 
 
+def _refusal(status: int, answer: Any) -> str:
+    reasons = answer.get("reasons", []) if isinstance(answer, dict) else []
+    return f"refused ({status}): " + "; ".join(reasons or [str(answer)])
+
+
 def _show(status: int, answer: Any) -> None:
     if status >= 400:
-        reasons = answer.get("reasons", []) if isinstance(answer, dict) else []
-        click.echo(f"refused ({status}): " + "; ".join(reasons or [str(answer)]), err=True)
+        click.echo(_refusal(status, answer), err=True)
         sys.exit(1)
     click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
 
@@ -90,3 +152,20 @@ def post_cmd(s: Settings, path: str, body: str, url: str | None) -> None:
     except ValueError as exc:
         raise click.ClickException(f"--json is not JSON: {exc}") from None
     _show(*call(_base(s, url), "POST", path, _token(), data))
+
+
+def remote_members(
+    remote: Remote, district: str | None, role: str | None, include_inactive: bool
+) -> Iterator[dict[str, Any]]:
+    """Every member the token sees (as `cug directory list` filters them), page by page."""
+    query = {"active": "all" if include_inactive else "yes", "limit": str(PAGE)}
+    query |= {k: v for k, v in (("district", district), ("role", role)) if v}
+    offset = 0
+    while True:
+        page = remote_call(
+            remote, "GET", "/v1/members?" + urllib.parse.urlencode({**query, "offset": offset})
+        )
+        yield from page["members"]
+        offset += len(page["members"])
+        if not page["members"] or offset >= page["total"]:
+            return

@@ -204,6 +204,11 @@ async def run(settings: Settings) -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
     log.info("HTTP on 127.0.0.1:%d (/health, /api/v1, /sms, /admin, /metrics)", settings.http_port)
+    if not settings.admin_cookie_secure:
+        log.warning(
+            "admin site: session cookies are not Secure ([admin_site] cookie_secure = no): "
+            "for plain HTTP on loopback only, never behind a proxy that others reach"
+        )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -61,7 +61,9 @@ class Settings:
     costs: CostPolicy = field(default_factory=CostPolicy)  # [costs]: daily caps per member
     sms_inbound_secret: str = ""  # [sms_inbound] secret: the SMS gateway's basic-auth password
     admin_session_key: str = ""  # [admin_site] session_key: encrypts the site's session cookies
-    admin_cookie_secure: bool = False  # [admin_site] cookie_secure: yes behind a TLS proxy
+    # [admin_site] cookie_secure: the session cookie is sent over HTTPS only (the site is
+    # reached through a TLS proxy); `no` only for plain HTTP on loopback (a demo, a test).
+    admin_cookie_secure: bool = True
     metrics_allow: list[str] = field(default_factory=list)  # [metrics] allow: beside loopback
     metrics_secret: str = ""  # [metrics] secret: Prometheus's basic-auth password (user metrics)
     trusted_proxies: list[str] = field(default_factory=list)  # [admin_site] trusted_proxies
@@ -235,7 +237,7 @@ def load(home: Path | None = None, db: Path | None = None) -> Settings:
         if cp.has_section("admin_site"):
             site = cp["admin_site"]
             s.admin_session_key = site.get("session_key") or s.admin_session_key
-            s.admin_cookie_secure = site.getboolean("cookie_secure", False)
+            s.admin_cookie_secure = site.getboolean("cookie_secure", True)
             s.trusted_proxies = site.get("trusted_proxies", "").split()
         if cp.has_section("metrics"):
             s.metrics_allow = cp["metrics"].get("allow", "").split()

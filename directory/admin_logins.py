@@ -7,7 +7,13 @@ Wrong passwords are counted per account: after LOCK_AFTER in a row the account i
 LOCK_SECONDS, and while it is locked the password is not even checked, so guessing during the
 lock learns nothing (the site also limits failures per address, web/login_limits.py). An
 unknown user name costs a hash like any other, so timing does not tell which names exist.
-Every attempt is in the audit with the address.
+
+Every attempt is in the audit with the address, but the audit never takes the name typed on
+trust (it is the attacker's text): a failure on an account is recorded as that account (its
+stored name and id); one on a name that is no account as the fixed actor UNKNOWN_ACTOR, with
+the name typed only as a short, percent-escaped `name_tried`. At most FAILED_ROWS_PER_MINUTE
+failure rows are written a minute over the whole install; beyond that they are only counted,
+and the next row written says how many were left out (`unrecorded_before`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -38,6 +45,13 @@ LOCK_AFTER = 5
 LOCK_SECONDS = 15 * 60
 # Checked when the user name is unknown: a wrong name costs as long as a wrong password.
 DUMMY_HASH = hasher.hash("not a password of anyone")
+# A failed login on a name that is no account; no account can be named so (USERNAME).
+UNKNOWN_ACTOR = "admin:(unknown)"
+UNKNOWN_SUBJECT = subject("(unknown)")
+NAME_TRIED_CHARS = 40
+FAILED_ROWS_PER_MINUTE = 60
+_LOOK_BACK_ROWS = 1000  # the audit rows the minute's failures are counted in
+_UNRECORDED = "admin_login_failures_unrecorded"  # service_state: failures left out since
 
 
 @dataclass(frozen=True)
@@ -69,9 +83,43 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def _record(db: sqlite_utils.Database, name: str, action: str, detail: dict[str, Any]) -> None:
-    with writing(db):
-        audit.record(db, f"admin:{name or '?'}", action, subject(name), None, detail)
+def name_tried(typed: str) -> str:
+    """The name typed at a failed login, as the audit may keep it: at most NAME_TRIED_CHARS
+    characters, everything but letters, digits, '.', '_' and '-' percent-escaped."""
+    escaped = quote(typed[:NAME_TRIED_CHARS], safe="abcdefghijklmnopqrstuvwxyz0123456789._-")
+    return escaped[:NAME_TRIED_CHARS] + ("…" if len(escaped) > NAME_TRIED_CHARS else "")
+
+
+def record_failure(
+    db: sqlite_utils.Database, account: str | None, typed: str, detail: dict[str, Any]
+) -> None:
+    """One failed login in the audit (inside the caller's transaction): as `account` (the
+    stored user name) when the attempt named one, else as UNKNOWN_ACTOR; only counted when
+    FAILED_ROWS_PER_MINUTE rows were written in the last minute."""
+    since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    recent = db.execute(
+        "SELECT count(*) FROM (SELECT action, at FROM audit ORDER BY id DESC LIMIT ?) "
+        "WHERE action = 'admin.login_failed' AND at >= ?",
+        (_LOOK_BACK_ROWS, since),
+    ).fetchone()[0]
+    if recent >= FAILED_ROWS_PER_MINUTE:
+        left_out = db.execute(
+            "INSERT INTO service_state (key, value) VALUES (?, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value",
+            (_UNRECORDED,),
+        ).fetchone()[0]
+        if int(left_out) % 100 == 1:
+            log.warning("admin logins: %s failures not written to the audit so far", left_out)
+        return
+    row = db.execute("SELECT value FROM service_state WHERE key = ?", (_UNRECORDED,)).fetchone()
+    if row and int(row[0]):
+        detail = {**detail, "unrecorded_before": int(row[0])}
+        db.execute("UPDATE service_state SET value = '0' WHERE key = ?", (_UNRECORDED,))
+    if account is None:
+        detail = {**detail, "name_tried": name_tried(typed)}
+        audit.record(db, UNKNOWN_ACTOR, "admin.login_failed", UNKNOWN_SUBJECT, None, detail)
+    else:
+        audit.record(db, f"admin:{account}", "admin.login_failed", subject(account), None, detail)
 
 
 def begin_login(
@@ -107,10 +155,12 @@ def end_login(
     name, address, row = attempt.name, attempt.address, attempt.row
     if attempt.refused is not None or row is None:
         refused = attempt.refused or LoginResult(None, "unknown")
-        _record(db, name, "admin.login_failed", {"reason": refused.reason, "remote_addr": address})
+        detail = {"reason": refused.reason, "remote_addr": address}
+        with writing(db):
+            record_failure(db, row["username"] if row else None, name, detail)
         return refused
     if not matched:
-        until = count_wrong_password(db, row["id"], name, address, attempt.moment)
+        until = count_wrong_password(db, row["id"], row["username"], address, attempt.moment)
         if until:
             return LoginResult(None, "locked", until)
         return LoginResult(None, "wrong_password")
@@ -123,14 +173,8 @@ def end_login(
         if fresh is None or fresh[0]:
             return LoginResult(None, "disabled")
         if fresh[1] and datetime.fromisoformat(fresh[1]) > attempt.moment:
-            audit.record(
-                db,
-                f"admin:{name}",
-                "admin.login_failed",
-                subject(name),
-                None,
-                {"reason": "locked", "remote_addr": address},
-            )
+            detail = {"reason": "locked", "remote_addr": address}
+            record_failure(db, row["username"], name, detail)
             return LoginResult(None, "locked", fresh[1])
         db.table("admin_accounts").update(
             row["id"],
@@ -164,7 +208,7 @@ def count_wrong_password(
                 (until, account_id),
             )
         detail = {"reason": "wrong_password", "remote_addr": address, "failures": failures}
-        audit.record(db, f"admin:{name}", "admin.login_failed", subject(name), None, detail)
+        record_failure(db, name, name, detail)
         if until:
             audit.record(
                 db,

@@ -11,6 +11,7 @@ from typing import IO
 
 import sqlite_utils
 
+from directory.member_list import MemberScope
 from directory.members import SaveResult, reference_data, save_members
 from directory.numbers import try_normalise
 from directory.validation import CleanMember, MemberValues, clean_member
@@ -144,7 +145,11 @@ def import_text(
         if progress and n % 1000 == 0:
             progress(1000)
     given = {COLUMN_FIELD[c] for c in header if c in COLUMN_FIELD}
-    return save_members(db, checked, actor, action=f"member.import:{name}", given=given)
+    # An admin of some districts is told of no member outside them ("... is already taken").
+    scope = MemberScope(districts=only_districts) if only_districts is not None else None
+    return save_members(
+        db, checked, actor, action=f"member.import:{name}", given=given, scope=scope
+    )
 
 
 def _check_district(clean: CleanMember, current: str | None, allowed: set[str]) -> None:

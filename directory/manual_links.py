@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def get_contact(db: sqlite_utils.Database, contact_id: int) -> dict[str, Any]:
-    found = rows(db.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)))
+    """The contact's stored columns (not the report's derived placed_jd)."""
+    columns = ", ".join(db["contacts"].columns_dict)  # PRAGMA table_info: no generated ones
+    found = rows(db.execute(f"SELECT {columns} FROM contacts WHERE id = ?", (contact_id,)))
     if not found:
         raise CaseError([f"no contact {contact_id} in the contact log"])
     return found[0]

@@ -43,6 +43,14 @@ class MemberScope:
     districts: tuple[str, ...] | None = None
     team: frozenset[int] | None = None
 
+    def sees(self, member_id: int, district: str | None) -> bool:
+        """Whether member `member_id` (of `district`) is inside this scope."""
+        if self.team is not None and member_id not in self.team:
+            return False
+        if self.districts is not None:
+            return (district or "").casefold() in {d.casefold() for d in self.districts}
+        return True
+
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -10,6 +10,8 @@ from typing import Any
 import sqlite_utils
 
 from directory import audit
+from directory.case_model import rows
+from directory.member_list import MemberScope
 from directory.transactions import writing
 from directory.validation import CleanMember, MemberError
 
@@ -87,19 +89,38 @@ def _loop_through(db: sqlite_utils.Database, member_id: int, supervisor_id: int)
     return names + [names[0]] if current == member_id else []
 
 
+def taken(
+    what: str,
+    value: str,
+    holder: dict[str, Any],
+    scope: MemberScope | None,
+    with_phone: bool = False,
+) -> str:
+    """Why `value` (a phone or extension) cannot be used: `holder` (a members row) has it.
+    Named ("extension 2012 belongs to Waiswa Moses", with their phone if asked) only to whom
+    the holder is in `scope` (None: the CLI, a national admin); others learn only that it is
+    taken, nothing of a member they may not see."""
+    if scope is not None and not scope.sees(holder["id"], holder["district"]):
+        return f"{what} {value} is already taken"
+    phone = f" ({holder['phone']})" if with_phone else ""
+    return f"{what} {value} belongs to {holder['name']}{phone}"
+
+
 def save_members(
     db: sqlite_utils.Database,
     members: Iterable[tuple[int, CleanMember]],
     actor: str,
     action: str = "member.import",
     given: set[str] | None = None,
+    scope: MemberScope | None = None,
 ) -> SaveResult:
     """Insert new members and update changed ones, matched by phone number: all or nothing.
 
     Each item is (line number, checked values). If any item is wrong (its own errors, a
     duplicate within the batch, an unknown supervisor, an extension already taken) nothing is
     written and `errors` lists every wrong line with its reason. `given` names the fields the
-    source had (a CSV's columns); an existing member keeps the others as they were.
+    source had (a CSV's columns); an existing member keeps the others as they were. The
+    reasons name no member outside `scope` (the acting account's, see `taken`).
     """
     items = list(members)
     result = SaveResult()
@@ -131,12 +152,8 @@ def save_members(
                 seen_extension[m.extension] = line
             holder = by_extension.get(m.extension)
             if holder is not None and holder["phone"] != m.phone:
-                result.errors.append(
-                    (
-                        line,
-                        f"extension {m.extension} belongs to {holder['name']} ({holder['phone']})",
-                    )
-                )
+                reason = taken("extension", m.extension, holder, scope, with_phone=True)
+                result.errors.append((line, reason))
         if (
             m.supervisor_phone
             and m.supervisor_phone not in batch_phones
@@ -247,22 +264,26 @@ def _member_row(db: sqlite_utils.Database, member_id: int) -> dict[str, Any]:
 
 
 def update_member(
-    db: sqlite_utils.Database, member_id: int, m: CleanMember, actor: str
+    db: sqlite_utils.Database,
+    member_id: int,
+    m: CleanMember,
+    actor: str,
+    scope: MemberScope | None = None,
 ) -> dict[str, Any]:
-    """Change one member to the checked values `m`; returns the fields that changed."""
+    """Change one member to the checked values `m`; returns the fields that changed. The
+    reasons of a refusal name no member outside `scope` (see `taken`)."""
     old = _member_row(db, member_id)
     errors = list(m.errors)
-    other = db.execute(
-        "SELECT name FROM members WHERE phone = ? AND id != ?", (m.phone, member_id)
-    ).fetchone()
-    if other:
-        errors.append(f"phone {m.phone} belongs to {other[0]}")
     extension = m.extension or old["extension"]
-    other = db.execute(
-        "SELECT name FROM members WHERE extension = ? AND id != ?", (extension, member_id)
-    ).fetchone()
-    if other:
-        errors.append(f"extension {extension} belongs to {other[0]}")
+    for what, value in (("phone", m.phone), ("extension", extension)):
+        other = rows(
+            db.execute(
+                f"SELECT id, name, district FROM members WHERE {what} = ? AND id != ?",
+                (value, member_id),
+            )
+        )
+        if other:
+            errors.append(taken(what, value, other[0], scope))
     supervisor_id = None
     if m.supervisor_phone:
         row = db.execute("SELECT id FROM members WHERE phone = ?", (m.supervisor_phone,)).fetchone()

@@ -49,11 +49,14 @@ Everything is aggregated in SQL: no Python loop over contacts.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -61,6 +64,8 @@ import sqlite_utils
 from directory.case_model import rows
 from directory.case_values import CaseError
 from directory.cases import get_case
+from directory.schema import CONTACTS_COUNTED_THROUGH
+from directory.transactions import writing
 
 SORT_THREADS = 4
 # The row of (district, month), created on first use.
@@ -208,38 +213,51 @@ def _month_bounds(month: str) -> tuple[str, str]:
     return (start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat()
 
 
-def _filters(
-    time_column: str, district_column: str, district: str | None, month: str | None
-) -> tuple[str, dict[str, Any]]:
-    where = ["1"]
-    params: dict[str, Any] = {}
-    if district is not None:
-        where.append(f"{district_column} = :district")
-        params["district"] = district
-    if month is not None:
-        params["month"], (params["lo"], params["hi"]) = month, _month_bounds(month)
-        where.append(
-            f"{time_column} >= :lo AND {time_column} < :hi "
-            f"AND strftime('%Y-%m', {time_column}) = :month"
-        )
-    return " AND ".join(where), params
+@dataclass(frozen=True)
+class Narrowing:
+    """What a report is narrowed to: a district, a month (YYYY-MM), a team (member ids: a
+    supervisor's figures count only their team's cases, calls, texts and spending)."""
+
+    district: str | None = None
+    month: str | None = None
+    team: frozenset[int] | None = None
+
+    def where(
+        self, time_column: str | None, district_column: str | None, member_column: str
+    ) -> tuple[str, dict[str, Any]]:
+        """SQL conditions (and their parameters) on a table's time, district and member
+        columns; a month is tested on the parsed time, after text bounds an index can use."""
+        where = ["1"]
+        params: dict[str, Any] = {}
+        if self.district is not None and district_column is not None:
+            where.append(f"{district_column} = :district")
+            params["district"] = self.district
+        if self.month is not None and time_column is not None:
+            params["month"], (params["lo"], params["hi"]) = self.month, _month_bounds(self.month)
+            where.append(
+                f"{time_column} >= :lo AND {time_column} < :hi "
+                f"AND strftime('%Y-%m', {time_column}) = :month"
+            )
+        if self.team is not None:
+            where.append(f"{member_column} IN (SELECT value FROM json_each(:team))")
+            params["team"] = json.dumps(sorted(self.team))
+        return " AND ".join(where), params
 
 
-def _percentiles_sql(source: str, value: str) -> str:
-    """Nearest-rank median and 90th percentile of `value` per (district, month) of `source`."""
-    return f"""
-        WITH v AS (SELECT district, month, {value} AS x FROM {source} WHERE {value} IS NOT NULL),
-        ranked AS (
-            SELECT district, month, x,
-                   row_number() OVER (PARTITION BY district, month ORDER BY x) AS rn,
-                   count(*) OVER (PARTITION BY district, month) AS n
-            FROM v
-        )
-        SELECT district, month,
-               max(CASE WHEN rn = (n + 1) / 2 THEN x END) AS p50,
-               max(CASE WHEN rn = (9 * n + 9) / 10 THEN x END) AS p90
-        FROM ranked GROUP BY district, month
-    """
+def _percentiles(
+    db: sqlite_utils.Database, source: str, value: str
+) -> Iterator[tuple[str | None, str | None, Any, Any]]:
+    """Nearest-rank median and 90th percentile of `value` per (district, month) of `source`:
+    (district, month, p50, p90). SQLite sorts; the ranks are picked here, in one pass over
+    the sorted values (a third of the time of window functions over 100,000 cases)."""
+    found = db.execute(
+        f"SELECT district, month, {value} FROM {source} WHERE {value} IS NOT NULL "
+        "ORDER BY district, month, 3"
+    )
+    for (district, month), group in groupby(found, key=itemgetter(0, 1)):
+        values = [row[2] for row in group]
+        n = len(values)
+        yield district, month, values[(n + 1) // 2 - 1], values[(9 * n + 9) // 10 - 1]
 
 
 def district_month_report(
@@ -247,9 +265,13 @@ def district_month_report(
     district: str | None = None,
     month: str | None = None,
     as_of: datetime | None = None,
+    team: frozenset[int] | None = None,
 ) -> list[DistrictMonth]:
     """Figures per district and month (see the module's definitions), sorted by district then
-    month; `district` and `month` (YYYY-MM) narrow it; `as_of` is "now" for overdue follow-ups.
+    month; `district` and `month` (YYYY-MM) narrow it; `as_of` is "now" for overdue follow-ups;
+    `team` (member ids) narrows it to a supervisor's team: the cases assigned to its members
+    (and their referrals and conferences), and the calls, escalated calls and spending of its
+    members.
     """
     errors: list[str] = []
     if month is not None and not MONTH.match(month):
@@ -265,6 +287,7 @@ def district_month_report(
     if errors:
         raise CaseError(errors)
     as_of_text = (as_of or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    narrow = Narrowing(district, month, team)
     out: dict[tuple[str, str], DistrictMonth] = {}
 
     def entry(d: str, m: str) -> DistrictMonth:
@@ -272,22 +295,23 @@ def district_month_report(
             out[(d, m)] = DistrictMonth(district=d, month=m)
         return out[(d, m)]
 
+    count_new_contacts(db)  # its own transaction (a savepoint inside the caller's)
     # Each case's figures are worked out once, into a scratch table the queries share.
     started = not db.conn.in_transaction
     # Let SQLite's sorter (the GROUP BYs over the contacts) use helper threads for this call.
     threads = db.execute("PRAGMA threads").fetchone()[0]
     db.execute(f"PRAGMA threads = {max(threads, min(SORT_THREADS, os.cpu_count() or 1))}")
     try:
-        _fill_cases(db, district, month, as_of_text)
+        _fill_cases(db, narrow, as_of_text)
         _case_counts(db, entry)
-        for r in rows(db.execute(_percentiles_sql("_report_cases", "response"))):
-            e = entry(r["district"], r["month"])
-            e.response_median_s, e.response_p90_s = r["p50"], r["p90"]
+        for d, m, p50, p90 in _percentiles(db, "_report_cases", "response"):
+            e = entry(d, m)
+            e.response_median_s, e.response_p90_s = p50, p90
         _referral_counts(db, entry)
-        _contact_counts(db, entry, district, month)
-        _escalation_counts(db, entry, district, month)
-        _spending_counts(db, entry, district, month)
-        _conference_counts(db, entry, district, month)
+        _contact_counts(db, entry, narrow)
+        _escalation_counts(db, entry, narrow)
+        _spending_counts(db, entry, narrow)
+        _conference_counts(db, entry, narrow)
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_cases")
         if started and db.conn.in_transaction:
@@ -296,24 +320,24 @@ def district_month_report(
     return [out[key] for key in sorted(out)]
 
 
-def _fill_cases(
-    db: sqlite_utils.Database, district: str | None, month: str | None, as_of: str
-) -> None:
+def _fill_cases(db: sqlite_utils.Database, narrow: Narrowing, as_of: str) -> None:
     """_report_cases: per case its district, month, assigned worker, response time (seconds,
     NULL without one) and whether its follow-up is overdue."""
-    where, params = _filters("c.reported_at", "c.district", district, month)
+    where, params = narrow.where("c.reported_at", "c.district", "c.assigned_member_id")
     params["as_of"] = as_of
+    # placed_jd is julianday(placed_at), kept in an index on (case_id, placed_jd, ...): each
+    # case's contacts are sought from the report on, in time order, without parsing any.
     first_contact = (
-        "(SELECT min(julianday(k.placed_at)) FROM contacts k WHERE k.case_id = c.id "
+        "(SELECT k.placed_jd FROM contacts k WHERE k.case_id = c.id "
         "AND (k.caller_member_id = c.assigned_member_id "
         "OR k.callee_member_id = c.assigned_member_id) "
-        "AND julianday(k.placed_at) >= julianday(c.reported_at))"
+        "AND k.placed_jd >= julianday(c.reported_at) ORDER BY k.placed_jd LIMIT 1)"
     )
     overdue = (
         "(c.status != 'closed' AND c.follow_up_due IS NOT NULL "
         "AND julianday(c.follow_up_due) < julianday(:as_of) "
         "AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.case_id = c.id "
-        "AND julianday(k.placed_at) >= julianday(c.follow_up_due)))"
+        "AND k.placed_jd >= julianday(c.follow_up_due)))"
     )
     response = SECONDS.format(later=first_contact, earlier="julianday(c.reported_at)")
     db.execute("DROP TABLE IF EXISTS temp._report_cases")
@@ -380,14 +404,12 @@ def _referral_counts(db: sqlite_utils.Database, entry: Entry) -> None:
          JOIN referral_events done ON done.referral_id = r.id AND done.status = 'completed'
          WHERE r.status = 'completed')
     """
-    for r in rows(db.execute(_percentiles_sql(source, "seconds"))):
-        entry(r["district"], r["month"]).referral_completion_median_s = r["p50"]
+    for d, m, p50, _ in _percentiles(db, source, "seconds"):
+        entry(d, m).referral_completion_median_s = p50
 
 
-def _escalation_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    where, params = _filters("e.started_at", "e.district", district, month)
+def _escalation_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    where, params = narrow.where("e.started_at", "e.district", "e.caller_member_id")
     db.execute("DROP TABLE IF EXISTS temp._report_escalations")
     db.execute(
         "CREATE TEMP TABLE _report_escalations AS "
@@ -416,64 +438,75 @@ def _escalation_counts(
                 str(r["taken_step"])
             ] = r["n"]
         taken = "(SELECT * FROM _report_escalations WHERE taken_step IS NOT NULL)"
-        for r in rows(db.execute(_percentiles_sql(taken, "wait"))):
-            if r["month"] is None:
+        for d, m, p50, p90 in _percentiles(db, taken, "wait"):
+            if m is None:
                 continue
-            e = entry(r["district"] or "-", r["month"])
-            e.escalation_wait_median_s, e.escalation_wait_p90_s = r["p50"], r["p90"]
+            e = entry(d or "-", m)
+            e.escalation_wait_median_s, e.escalation_wait_p90_s = p50, p90
     finally:
         db.execute("DROP TABLE IF EXISTS temp._report_escalations")
 
 
-def _contact_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    inner, outer = ["k.caller_member_id IS NOT NULL"], ["1"]
-    params: dict[str, Any] = {}
-    if district is not None:
-        inner.append("k.caller_member_id IN (SELECT id FROM members WHERE district = :district)")
-        params["district"] = district
-    if month is not None:
-        params["month"], (params["lo"], params["hi"]) = month, _month_bounds(month)
-        inner.append("k.placed_at >= :lo AND k.placed_at < :hi")
-        outer.append("k.month = :month")
-    # Without a month, one pass over the table in storage order beats a million look-ups
-    # from an index that lacks case_id; grouping by member first keeps the join small.
-    scan = "NOT INDEXED" if month is None else ""
+def count_new_contacts(db: sqlite_utils.Database) -> int:
+    """Add the contacts written since the last count (by id) to contact_month_counts, in one
+    write transaction; returns how many were added. (Inserting a contact costs nothing more;
+    a counted contact changed or deleted later is counted again by triggers: schema.py.)"""
+    with writing(db):
+        through = int(
+            db.execute(
+                "SELECT value FROM service_state WHERE key = ?", (CONTACTS_COUNTED_THROUGH,)
+            ).fetchone()[0]
+        )
+        top = db.execute("SELECT max(id) FROM contacts").fetchone()[0] or 0
+        if top <= through:
+            return 0
+        db.execute(
+            "INSERT INTO contact_month_counts (member_id, month, contacts, linked) "
+            "SELECT caller_member_id, coalesce(strftime('%Y-%m', placed_at), ''), count(*), "
+            "count(case_id) FROM contacts WHERE id > ? AND id <= ? "
+            "AND caller_member_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2 "
+            "ON CONFLICT (member_id, month) DO UPDATE SET "
+            "contacts = contacts + excluded.contacts, linked = linked + excluded.linked",
+            (through, top),
+        )
+        db.execute(
+            "UPDATE service_state SET value = ? WHERE key = ?", (str(top), CONTACTS_COUNTED_THROUGH)
+        )
+    return top - through
+
+
+def _contact_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    # From the counts per member and month (count_new_contacts, before the report's
+    # transaction): a few thousand rows, not a pass over every contact.
+    where, params = narrow.where(None, "m.district", "c.member_id")
+    where += " AND c.month != ''"
+    if narrow.month is not None:
+        where += " AND c.month = :month"
+        params["month"] = narrow.month
     for r in rows(
         db.execute(
-            "WITH per_member AS ("
-            "  SELECT k.caller_member_id AS member_id, strftime('%Y-%m', k.placed_at) AS month,"
-            "         count(*) AS n, count(k.case_id) AS linked"
-            f"  FROM contacts k {scan} WHERE {' AND '.join(inner)} GROUP BY 1, 2) "
-            "SELECT m.district, k.month, sum(k.n) AS n, sum(k.linked) AS linked "
-            "FROM per_member k JOIN members m ON m.id = k.member_id "
-            f"WHERE {' AND '.join(outer)} GROUP BY 1, 2",
+            "SELECT m.district, c.month, sum(c.contacts) AS n, sum(c.linked) AS linked "
+            "FROM contact_month_counts c JOIN members m ON m.id = c.member_id "
+            f"WHERE {where} GROUP BY 1, 2",
             params,
         )
     ):
-        if r["month"] is None:  # an unreadable placed_at: no month to count it in
-            continue
         e = entry(r["district"], r["month"])
         e.contacts, e.contacts_linked = r["n"], r["linked"]
 
 
-def _spending_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    where, params = ["1"], {}
-    if district is not None:
-        where.append("district = :district")
-        params["district"] = district
-    if month is not None:
-        where.append("day >= :first AND day <= :last")
-        params["first"], params["last"] = f"{month}-01", f"{month}-31"
+def _spending_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    # The local day (not a UTC time): the month is its first seven characters.
+    where, params = narrow.where(None, "district", "member_id")
+    if narrow.month is not None:
+        where += " AND day >= :first AND day <= :last"
+        params["first"], params["last"] = f"{narrow.month}-01", f"{narrow.month}-31"
     for r in rows(
         db.execute(
             "SELECT district, substr(day, 1, 7) AS month, "
             "sum(CASE WHEN kind = 'sms' THEN units ELSE 0 END) AS sms, "
             "sum(CASE WHEN kind = 'callback' THEN units ELSE 0 END) AS calls "
-            f"FROM spending WHERE {' AND '.join(where)} GROUP BY 1, 2",
+            f"FROM spending WHERE {where} GROUP BY 1, 2",
             params,
         )
     ):
@@ -481,10 +514,8 @@ def _spending_counts(
         e.sms_parts, e.callbacks = int(r["sms"]), int(r["calls"])
 
 
-def _conference_counts(
-    db: sqlite_utils.Database, entry: Entry, district: str | None, month: str | None
-) -> None:
-    where, params = _filters("f.started_at", "c.district", district, month)
+def _conference_counts(db: sqlite_utils.Database, entry: Entry, narrow: Narrowing) -> None:
+    where, params = narrow.where("f.started_at", "c.district", "c.assigned_member_id")
     for r in rows(
         db.execute(
             "SELECT c.district, strftime('%Y-%m', f.started_at) AS month, count(*) AS n "

@@ -697,6 +697,78 @@ def _m0015(db: sqlite_utils.Database) -> None:
     db["members"].create_index(["name"])
 
 
+# The contacts per calling member and month (UTC; '' when placed_at is unreadable), for the
+# report (directory/report.py, which adds the contacts written since it last looked, by id,
+# before it counts: CONTACTS_COUNTED_THROUGH in service_state). Inserting a contact costs
+# nothing more; a counted contact that is changed or deleted is counted again by these
+# triggers, whoever changes it.
+CONTACTS_COUNTED_THROUGH = "contact_month_counts_through"
+_COUNTED = (
+    "{row}.id <= (SELECT CAST(value AS INTEGER) FROM service_state "
+    f"WHERE key = '{CONTACTS_COUNTED_THROUGH}')"
+)
+_CONTACT_MONTH = "coalesce(strftime('%Y-%m', {row}.placed_at), '')"
+_COUNT_CONTACT = (
+    "INSERT INTO contact_month_counts (member_id, month, contacts, linked) "
+    "SELECT {row}.caller_member_id, " + _CONTACT_MONTH + ", 1, {row}.case_id IS NOT NULL "
+    "WHERE {row}.caller_member_id IS NOT NULL "
+    "ON CONFLICT (member_id, month) DO UPDATE SET contacts = contacts + 1, "
+    "linked = linked + excluded.linked;"
+)
+_UNCOUNT_CONTACT = (
+    "UPDATE contact_month_counts SET contacts = contacts - 1, "
+    "linked = linked - ({row}.case_id IS NOT NULL) "
+    "WHERE member_id = {row}.caller_member_id AND month = " + _CONTACT_MONTH + ";"
+    "DELETE FROM contact_month_counts WHERE member_id = {row}.caller_member_id "
+    "AND month = " + _CONTACT_MONTH + " AND contacts <= 0;"
+)
+
+
+@migrations(name="0016_report_figures")
+def _m0016(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE contact_month_counts (member_id INTEGER NOT NULL, month TEXT NOT NULL, "
+        "contacts INTEGER NOT NULL, linked INTEGER NOT NULL, PRIMARY KEY (member_id, month)) "
+        "WITHOUT ROWID"
+    )
+    # The contacts already logged are counted now, once.
+    db.execute(
+        "INSERT INTO contact_month_counts (member_id, month, contacts, linked) "
+        "SELECT caller_member_id, coalesce(strftime('%Y-%m', placed_at), ''), count(*), "
+        "count(case_id) FROM contacts WHERE caller_member_id IS NOT NULL GROUP BY 1, 2"
+    )
+    db.execute(
+        "INSERT INTO service_state (key, value) "
+        "SELECT ?, CAST(coalesce(max(id), 0) AS TEXT) FROM contacts",
+        (CONTACTS_COUNTED_THROUGH,),
+    )
+    new, old = _COUNT_CONTACT.format(row="NEW"), _UNCOUNT_CONTACT.format(row="OLD")
+    db.execute(
+        "CREATE TRIGGER contact_month_counts_update "
+        "AFTER UPDATE OF caller_member_id, placed_at, case_id ON contacts "
+        f"WHEN {_COUNTED.format(row='OLD')} AND (OLD.caller_member_id IS NOT NEW.caller_member_id "
+        "OR OLD.placed_at IS NOT NEW.placed_at OR (OLD.case_id IS NULL) != (NEW.case_id IS NULL)) "
+        f"BEGIN {old} {new} END"
+    )
+    # A deleted contact that was the last counted: the next one given its id is new.
+    db.execute(
+        "CREATE TRIGGER contact_month_counts_delete AFTER DELETE ON contacts "
+        f"WHEN {_COUNTED.format(row='OLD')} BEGIN {old} "
+        "UPDATE service_state SET value = CAST(OLD.id - 1 AS TEXT) "
+        f"WHERE key = '{CONTACTS_COUNTED_THROUGH}' AND CAST(value AS INTEGER) = OLD.id; END"
+    )
+    # placed_at as a Julian day number (parsed, whatever UTC offset the text carries), in an
+    # index beside the case: each case's first contact and follow-up are sought in it.
+    db.execute(
+        "ALTER TABLE contacts ADD COLUMN placed_jd REAL "
+        "GENERATED ALWAYS AS (julianday(placed_at)) VIRTUAL"
+    )
+    db.execute(
+        "CREATE INDEX idx_contacts_case_placed_jd "
+        "ON contacts(case_id, placed_jd, caller_member_id, callee_member_id)"
+    )
+
+
 @migrations(name="0017_routing_version")
 def _m0017(db: sqlite_utils.Database) -> None:
     # A counter every change to what a call's escalation steps are made of (members and

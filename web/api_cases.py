@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from directory.admin_accounts import AdminAccount
 from directory.case_model import CASE_STATUSES
 from directory.case_values import CaseError, parse_time
 from directory.case_view import case_details, list_cases
@@ -284,7 +285,9 @@ async def report_route(request: web.Request) -> web.Response:
     as_of = parse_time(q.get("as_of"), "as_of", errors)
     if errors:
         raise ApiError(400, errors)
-    district = scoped_district(request_token(request), q.get("district"))
-    table = district_month_report(db, district, q.get("month"), as_of=as_of)
+    principal = request_token(request)
+    district = scoped_district(principal, q.get("district"))
+    team = principal.team if isinstance(principal, AdminAccount) and principal.team_scoped else None
+    table = district_month_report(db, district, q.get("month"), as_of=as_of, team=team)
     record_read(request, "report.view", "report", {"district": district, "month": q.get("month")})
     return json_response({"report": [r.to_dict() for r in table]})

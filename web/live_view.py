@@ -1,7 +1,9 @@
 """What is happening now, from Asterisk over AMI: the AMI link's state, members' registered
-phones (PJSIPShowContacts) and calls in progress (CoreShowChannels). Asked when a page wants
-it, at most once every CACHE_SECONDS whoever is watching, so many open pages cost Asterisk
-one question. Every value from AMI is untrusted text; pages escape it."""
+phones (PJSIPShowContacts), calls in progress (CoreShowChannels) and the service's conferences
+running now with who is in them (ConfbridgeListRooms, then ConfbridgeList per conference, as
+`cug conference list` reads them: agi/conference_log.running_conferences). Asked when a page
+wants it, at most once every CACHE_SECONDS whoever is watching, so many open pages cost
+Asterisk one question each. Every value from AMI is untrusted text; pages escape it."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from agi.conference_log import Conference, running_conferences
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ class Snapshot:
     calls: list[Call] = field(default_factory=list)
     taken_at: float = 0.0
     problem: str = ""
+    conferences: list[Conference] = field(default_factory=list)
 
 
 def _messages(reply: Any) -> list[dict[str, str]]:
@@ -89,6 +94,12 @@ class LiveView:
         except Exception as exc:  # noqa: BLE001 - any failure is shown, never raised
             log.warning("live view: AMI did not answer: %s", exc)
             return Snapshot(True, taken_at=moment, problem=f"Asterisk did not answer ({exc})")
+        problem = ""
+        try:  # phones and calls are still shown (and counted in /metrics) if this fails
+            conferences = await running_conferences(self.ami)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("live view: AMI did not list the conferences: %s", exc)
+            conferences, problem = [], f"Asterisk did not list the conferences ({exc})"
         phones = [
             Phone(
                 extension=m.get("Endpoint") or m.get("Aor", ""),
@@ -112,7 +123,9 @@ class LiveView:
             for m in channels
             if m.get("Event") == "CoreShowChannel"
         ]
-        return Snapshot(True, sorted(phones, key=lambda p: p.extension), calls, moment)
+        phones.sort(key=lambda p: p.extension)
+        conferences.sort(key=lambda c: c.name)
+        return Snapshot(True, phones, calls, moment, problem, conferences)
 
 
 def _seconds(message: dict[str, str]) -> int:

@@ -3,8 +3,6 @@ outside its scope a member is refused with 403."""
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from directory.admin_accounts import AdminAccount
@@ -28,17 +26,6 @@ def visible_member(request: web.Request, principal: Principal, ident: str) -> Me
     if not principal.sees_member(found.id, found.district):
         raise web.HTTPForbidden(reason="this member is outside your districts or team")
     return found
-
-
-_HOLDER = re.compile(r"^((?:phone|extension) \S+) belongs to .*$")
-
-
-def scoped_reasons(principal: Principal, reasons: list[str]) -> list[str]:
-    """Refusals as an account of limited scope may read them: "extension 2012 belongs to
-    <name> (<phone>)" names a member it may not see, so it only learns the value is taken."""
-    if principal.scoped_districts is None and not getattr(principal, "team_scoped", False):
-        return reasons
-    return [_HOLDER.sub(r"\1 is already taken", reason) for reason in reasons]
 
 
 def supervisor_errors(request: web.Request, principal: Principal, phone: str) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from web.api_cases import OPEN_FIELDS
+from web.api_members import MEMBER_FIELDS, REQUIRED
 
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
@@ -149,16 +150,23 @@ def document() -> dict[str, Any]:
                     _q("as_of", STR, "now, for overdue follow-ups"),
                 ],
             ),
-            "/v1/members": _get(
-                "members (never their SIP passwords)",
-                [
-                    _q("q", STR, "a name, extension or number"),
-                    _q("district", STR, ""),
-                    _q("role", STR, ""),
-                    _q("active", {"enum": ["yes", "no", "all"]}, "default yes"),
-                    *PAGE,
-                ],
-            ),
+            "/v1/members": {
+                **_get(
+                    "members (never their SIP passwords)",
+                    [
+                        _q("q", STR, "a name, extension or number"),
+                        _q("district", STR, ""),
+                        _q("role", STR, ""),
+                        _q("active", {"enum": ["yes", "no", "all"]}, "default yes"),
+                        *PAGE,
+                    ],
+                ),
+                **_post(
+                    "add a member (201, Location; the SIP user name and password, this once)",
+                    [],
+                    _body({k: STR for k in MEMBER_FIELDS}, list(REQUIRED)),
+                ),
+            },
             "/v1/members/{member}": _get(
                 "one member", [_p("member", "an extension or phone number")]
             ),

@@ -1,6 +1,7 @@
 """The dashboard: the figures of `cug report` per district and month (the same function,
 directory/report.py, so the numbers are the same), as SVG bar charts with the numbers beside
-them, and as CSV. District admins see their districts; reading it is audited (report.view).
+them, and as CSV. District admins see their districts, supervisors their team's figures;
+reading it is audited (report.view).
 The figures are at most a minute old (FigureCache)."""
 
 from __future__ import annotations
@@ -79,35 +80,47 @@ class FigureCache:
     log the report takes a second or more, and a dashboard is opened again and again."""
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[str, str], tuple[float, Figures]] = {}
+        self._kept: dict[tuple[str, str, frozenset[int] | None], tuple[float, Figures]] = {}
 
-    async def rows(self, db: sqlite_utils.Database, district: str, month: str) -> Figures:
+    async def rows(
+        self,
+        db: sqlite_utils.Database,
+        district: str,
+        month: str,
+        team: frozenset[int] | None = None,
+    ) -> Figures:
         now = time.monotonic()
-        kept = self._kept.get((district, month))
+        key = (district, month, team)
+        kept = self._kept.get(key)
         if kept is not None and now - kept[0] < CACHE_SECONDS:
             return kept[1]
         path = db_file(db)
         if path:  # seconds on a large contact log: in a thread, beside the calls' loop
-            table = await asyncio.to_thread(_report_at, path, district, month)
+            table = await asyncio.to_thread(_report_at, path, district, month, team)
         else:
-            table = _report(db, district, month)
+            table = _report(db, district, month, team)
         if len(self._kept) > 256:
             self._kept.clear()
-        self._kept[(district, month)] = (now, table)
+        self._kept[key] = (now, table)
         return table
 
 
 Figures = tuple[list[DistrictMonth], dict[tuple[str, str], TextFigures]]
 
 
-def _report(db: sqlite_utils.Database, district: str, month: str) -> Figures:
-    return district_month_report(db, district or None, month or None), texts_by_district_month(db)
+def _report(
+    db: sqlite_utils.Database, district: str, month: str, team: frozenset[int] | None
+) -> Figures:
+    return (
+        district_month_report(db, district or None, month or None, team=team),
+        texts_by_district_month(db, team),
+    )
 
 
-def _report_at(path: str, district: str, month: str) -> Figures:
+def _report_at(path: str, district: str, month: str, team: frozenset[int] | None) -> Figures:
     db = open_db(path)
     try:
-        return _report(db, district, month)
+        return _report(db, district, month, team)
     finally:
         db.close()
 
@@ -121,14 +134,18 @@ async def _figures(
 ) -> tuple[list[DistrictMonth], dict[tuple[str, str], TextFigures], dict[str, str]]:
     account = require(request, "reports.read")
     asked = {k: request.query.get(k, "")[:40].strip() for k in ("district", "month")}
-    if asked["district"] and not account.sees(asked["district"]):
+    # A supervisor's figures are their team's, counted so in the directory (whatever the
+    # districts); the others' are their districts'.
+    team = account.team if account.team_scoped else None
+    if asked["district"] and team is None and not account.sees(asked["district"]):
         raise web.HTTPForbidden(reason=f"district {asked['district']!r} is not one of yours")
     cache = request.config_dict.get(CACHE_KEY) or FigureCache()
     try:
-        table, texts = await cache.rows(site_db(request), asked["district"], asked["month"])
+        table, texts = await cache.rows(site_db(request), asked["district"], asked["month"], team)
     except CaseError as exc:
         raise web.HTTPBadRequest(reason="; ".join(exc.reasons)) from None
-    table = [r for r in table if account.sees(r.district)]
+    if team is None:
+        table = [r for r in table if account.sees(r.district)]
     record_read(request, "report.view", "report", {**asked, "rows": len(table)})
     return table, texts, asked
 

@@ -1,12 +1,14 @@
-"""The live view: the AMI link, members' phones registered now and calls in progress, from
-Asterisk (web/live_view.py), refreshed in place every few seconds (htmx). An account sees the
-phones and calls of the members it may see."""
+"""The live view: the AMI link, members' phones registered now, calls and conferences in
+progress, from Asterisk (web/live_view.py), refreshed in place every few seconds (htmx). An
+account sees the phones, calls and conference participants of the members it may see (a
+conference with none of them is not shown; the others in it are only counted)."""
 
 from __future__ import annotations
 
 import sqlite_utils
 from aiohttp import web
 
+from agi.conference_log import Conference
 from directory.admin_accounts import AdminAccount
 from web.live_view import LiveView
 from web.pages import render, require, site_db
@@ -31,6 +33,30 @@ def visible_extensions(db: sqlite_utils.Database, account: AdminAccount) -> set[
     return {row[0] for row in found}
 
 
+def visible_conferences(
+    db: sqlite_utils.Database, conferences: list[Conference], seen: set[str] | None
+) -> list[dict[str, object]]:
+    """Each conference with a participant the account sees: its name, those participants
+    (extension, name, leader, waiting, muted, seconds) and how many others are in it."""
+    ids = sorted({p.member_id for c in conferences for p in c.participants if p.member_id})
+    marks = ", ".join("?" * len(ids)) or "NULL"
+    members = {
+        row[0]: (row[1], row[2])
+        for row in db.execute(f"SELECT id, extension, name FROM members WHERE id IN ({marks})", ids)
+    }
+    out: list[dict[str, object]] = []
+    for conference in conferences:
+        shown = []
+        for p in conference.participants:
+            extension, name = members.get(p.member_id or 0, (p.caller_id, ""))
+            if seen is None or extension in seen:
+                shown.append({"extension": extension, "name": name, "person": p})
+        if shown:
+            others = len(conference.participants) - len(shown)
+            out.append({"name": conference.name, "people": shown, "others": others})
+    return out
+
+
 async def _context(request: web.Request) -> dict[str, object]:
     account = require(request, "members.read")
     snapshot = await request.config_dict[LIVE_KEY].snapshot()
@@ -42,6 +68,7 @@ async def _context(request: web.Request) -> dict[str, object]:
         "snapshot": snapshot,
         "phones": phones,
         "calls": calls,
+        "conferences": visible_conferences(site_db(request), snapshot.conferences, seen),
         "names": names,
         "refresh": REFRESH_SECONDS,
     }

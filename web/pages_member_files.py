@@ -21,7 +21,6 @@ from directory.members import SaveResult
 from directory.schema import open_db
 from directory.transactions import writing
 from web.context import stamped_change
-from web.member_scope import scoped_reasons
 from web.pages import db_file, flash, render, require, see_other, site_db
 from web.sessions import CSRF_FIELD, csrf_ok
 
@@ -116,16 +115,8 @@ async def import_file(request: web.Request) -> web.Response:
         return await render(request, "import.html", {"errors": [], "problem": problem}, 422)
     if not result.ok:
         bad = len({line for line, _ in result.errors})
-        shown = [
-            (line, reason)
-            for (line, _), reason in zip(
-                result.errors,
-                scoped_reasons(account, [reason for _, reason in result.errors]),
-                strict=True,
-            )
-        ]
         context = {
-            "errors": shown[:SHOWN_ERRORS],
+            "errors": result.errors[:SHOWN_ERRORS],
             "more": max(0, len(result.errors) - SHOWN_ERRORS),
             "problem": f"{bad} bad row(s) in {label}; nothing imported.",
         }

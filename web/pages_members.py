@@ -21,7 +21,7 @@ from directory.members import (
 from directory.model import Member
 from directory.validation import MemberError, MemberValues, clean_member
 from web.context import audited_change
-from web.member_scope import member_scope, scoped_reasons, supervisor_errors, visible_member
+from web.member_scope import member_scope, supervisor_errors, visible_member
 from web.pages import flash, page_account, render, require, see_other, site_db
 from web.pages_live import LIVE_KEY
 from web.readers import readers
@@ -150,10 +150,12 @@ async def add(request: web.Request) -> web.Response:
     if clean.errors:
         return await _form(request, values, clean.errors, None)
     with audited_change(request) as changing:
-        result = save_members(changing, [(0, clean)], page_account(request).actor, "member.add")
+        account = page_account(request)
+        result = save_members(
+            changing, [(0, clean)], account.actor, "member.add", scope=member_scope(account)
+        )
     if not result.ok:
-        reasons = scoped_reasons(page_account(request), [r for _, r in result.errors])
-        return await _form(request, values, reasons, None)
+        return await _form(request, values, [r for _, r in result.errors], None)
     member = Directory(db).member_by_phone(clean.phone)
     assert member is not None
     return await render(request, "member_password.html", {"member": member, "added": True})
@@ -179,9 +181,11 @@ async def edit(request: web.Request) -> web.Response:
         return await _form(request, values, clean.errors, member)
     try:
         with audited_change(request) as changing:
-            changed = update_member(changing, member.id, clean, account.actor)
+            changed = update_member(
+                changing, member.id, clean, account.actor, member_scope(account)
+            )
     except MemberError as exc:
-        return await _form(request, values, scoped_reasons(account, exc.reasons), member)
+        return await _form(request, values, exc.reasons, member)
     await flash(request, f"{clean.name}: changed {', '.join(sorted(changed)) or 'nothing'}.")
     raise see_other(f"/members/{clean.extension or member.extension}")
 

@@ -33,8 +33,9 @@ CSRF = "csrf"
 STORAGE_KEY = web.AppKey("cug_session_storage", AbstractStorage)
 
 
-def make_storage(key: str, secure: bool = False) -> EncryptedCookieStorage:
-    """The cookie storage for `key` (a Fernet key, cug.ini [admin_site] session_key)."""
+def make_storage(key: str, secure: bool = True) -> EncryptedCookieStorage:
+    """The cookie storage for `key` (a Fernet key, cug.ini [admin_site] session_key); the
+    cookie is Secure (sent over HTTPS only) unless `secure` is turned off."""
     return EncryptedCookieStorage(
         key,
         cookie_name=COOKIE,

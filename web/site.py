@@ -214,12 +214,14 @@ def mount_admin_site(
     app: web.Application,
     db: sqlite_utils.Database,
     session_key: str,
-    cookie_secure: bool = False,
+    cookie_secure: bool = True,
     limiter: AddressLimiter | None = None,
     ami: AmiActions | None = None,
 ) -> web.Application:
     """Serve the site under /admin beside the app's own routes; the JSON API mounted on the
-    same app accepts the site's session cookie too. Returns the site's application."""
+    same app accepts the site's session cookie too. Returns the site's application. The
+    session cookie is Secure unless `cookie_secure` is turned off (plain HTTP on loopback: a
+    demo, a test)."""
     if not session_key:
         raise ValueError("the admin site needs a session key (cug.ini [admin_site])")
     storage = make_storage(session_key, cookie_secure)

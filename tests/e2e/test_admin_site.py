@@ -2,7 +2,8 @@
 `cug serve` and Asterisk: an admin logs in, adds a member, and a SIPp phone registers with the
 credentials the page showed and calls another member; a CSV with bad rows shows each line and
 imports nothing; a district admin is refused another district's member; the live view shows a
-call in progress. Screenshots of the pages are kept in the test's tmp folder (screens/)."""
+call and a conference in progress. Screenshots of the pages are kept in the test's tmp folder
+(screens/)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.e2e.conference_phones import join
 from tests.e2e.harness import REPO, CallResult, Pbx, Phone
 
 pytestmark = pytest.mark.e2e
@@ -276,4 +278,35 @@ def test_a_new_password_and_a_deactivation_reach_asterisk(
     page.screenshot(path=screens / "member-deactivated.png", full_page=True)
     pbx.wait_endpoint_row("ps_auths", "3078", lambda r: r is None)
     assert Phone(pbx, "3078", second).register() == 401
+    page.close()
+
+
+def test_the_live_view_shows_a_conference_in_progress(
+    admins: Pbx, browser: Browser, screens: Path
+) -> None:
+    """What ConfbridgeListRooms and ConfbridgeList say of a bridge Anna is in, as the page
+    shows it, and nothing once she has left."""
+    pbx = admins
+    code = "152"  # a code no other test module dials
+    out = pbx.cug(
+        "conference", "add-bridge", "--code", code, "--district", "Oyam", "--label", "Live"
+    ).stdout
+    name = f"cug-bridge-{int(out.split()[1])}"
+    page = log_in(browser, pbx, "e2e-nat")
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), code, hold_ms=12000)
+    try:
+        pbx.ami.wait_for(mark, "ConfbridgeJoin", lambda e: e.get("Conference") == name, 15)
+        page.get_by_role("link", name="Live").click()
+        conferences = page.locator("#live-conferences")
+        expect(conferences).to_contain_text(name)
+        expect(conferences).to_contain_text("Worker Anna (3002)")
+        page.screenshot(path=screens / "live-conference.png", full_page=True)
+        anna.wait(timeout=30)
+        # Refreshed in place: once she has left, the bridge is gone from the page.
+        expect(conferences).to_contain_text("No conferences.", timeout=15_000)
+    finally:
+        if anna.running():
+            anna.hang_up_now()
+        pbx.cug("directory", "short-codes", "remove", code, check=False)
     page.close()

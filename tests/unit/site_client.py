@@ -82,7 +82,8 @@ async def site(
 ) -> AsyncIterator[TestClient]:
     app = web.Application()
     mount_api(app, db)
-    mount_admin_site(app, db, key or new_session_key(), limiter=limiter, ami=ami)
+    # The test client speaks plain HTTP: a Secure cookie would never come back.
+    mount_admin_site(app, db, key or new_session_key(), False, limiter=limiter, ami=ami)
     async with TestClient(TestServer(app)) as client:
         yield client
 

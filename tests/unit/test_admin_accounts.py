@@ -54,7 +54,7 @@ def test_roles_have_named_permissions_and_scopes(
     assert dis.can("members.write") and not dis.can("accounts.manage")
     assert not dis.can("short_codes.write") and dis.can("chains.write")
     assert sup.can("members.read") and not sup.can("members.write")
-    assert not sup.can("cases.write") and not sup.can("reports.read")
+    assert not sup.can("cases.write") and sup.can("reports.read")
     okello = directory.member_by_extension("2002")
     opio = directory.member_by_extension("2004")
     assert okello and opio

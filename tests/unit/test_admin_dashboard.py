@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from directory.admin_accounts import get_account
 from directory.cases import open_case
 from directory.lookup import Directory
 from directory.referrals import make_referral, move_referral
-from directory.report import DistrictMonth
+from directory.report import DistrictMonth, district_month_report
 from directory.schema import open_db
 from directory.text_figures import TextFigures, texts_by_district_month
 from tests.unit.cli_runner import with_members
@@ -116,14 +117,64 @@ async def test_a_district_admin_sees_their_districts_figures(tmp_path: Path) -> 
         assert (await b.get("/admin/dashboard?district=Jinja"))[0] == 403
         assert (await b.get("/admin/dashboard.csv?district=Jinja"))[0] == 403
         assert (await b.get("/admin/dashboard?month=2025-13"))[0] == 400
-        await b.logout()
-        await b.login("grace")
-        assert (await b.get("/admin/dashboard"))[0] == 403
     views = db.execute(
         "SELECT actor, after FROM audit WHERE action = 'report.view' ORDER BY id"
     ).fetchall()
     assert views[0][0] == "admin:oyam" and json.loads(views[0][1])["remote_addr"] == "127.0.0.1"
     db.close()
+
+
+async def test_a_supervisor_sees_their_teams_figures_only(tmp_path: Path) -> None:
+    with_members(tmp_path)
+    db = open_db(tmp_path / "cug.db")
+    some_cases(db)
+    accounts(db)
+    # Grace (2001) supervises 2002 and 2003; Opio (2004) is Oyam's police, not her team.
+    other = open_case(
+        db,
+        "tester",
+        district="Oyam",
+        category="neglect",
+        assign="2004",
+        reported_at="2025-03-09T08:00:00+00:00",
+    )
+    add_call(db, 10, "2025-03-09T09:00:00+00:00", "2004", "2005", other.id)
+    add_call(db, 11, "2025-03-10T09:00:00+00:00", "2004", "2005")
+    grace = get_account(db, "grace")
+    assert grace is not None
+    async with site(db) as client:
+        b = Browser(client)
+        await b.login("oyam")
+        district_view = await csv_rows(b)
+        await b.logout()
+        await b.login("grace")
+        status, page = await b.get("/admin/dashboard")
+        assert status == 200 and "Oyam 2025-03" in page and "Jinja" not in page
+        team_view = await csv_rows(b)
+        status, api = await b.get("/api/v1/report")
+        assert status == 200
+        # Read-only: no change is offered, and none is taken.
+        assert 'method="post"' not in page.split("<main")[1]
+        assert (await b.post("/admin/members/2002/deactivate", {}))[0] == 403
+    assert district_view["Oyam", "2025-03"]["cases"] == "3"
+    assert district_view["Oyam", "2025-03"]["contacts"] == "4"
+    assert [key for key in team_view] == [("Oyam", "2025-03"), ("Oyam", "2025-04")]
+    assert team_view["Oyam", "2025-03"]["cases"] == "2"
+    assert team_view["Oyam", "2025-03"]["contacts"] == "2"
+    assert team_view["Oyam", "2025-03"]["response_median_s"] == str(30 * 60)
+    # The same figures as the report narrowed to her team, by the page and by the API.
+    reported = district_month_report(db, team=grace.team)
+    assert [(r.district, r.month, str(r.cases), str(r.contacts)) for r in reported] == [
+        (*key, row["cases"], row["contacts"]) for key, row in team_view.items()
+    ]
+    assert [r["cases"] for r in json.loads(api)["report"]] == [r.cases for r in reported]
+    db.close()
+
+
+async def csv_rows(b: Browser) -> dict[tuple[str, str], dict[str, str]]:
+    status, text = await b.get("/admin/dashboard.csv")
+    assert status == 200
+    return {(r["district"], r["month"]): r for r in csv.DictReader(io.StringIO(text))}
 
 
 async def test_figures_are_kept_a_minute(

@@ -10,6 +10,8 @@ import sqlite_utils
 
 from directory.lookup import Directory
 from tests.unit.site_client import Browser, accounts, site
+from tests.unit.test_conference_log import FakeAmi as ConferenceAmi
+from tests.unit.test_conference_log import person
 from web.live_view import LiveView
 
 CONTACTS = [
@@ -71,12 +73,17 @@ CHANNELS = [
 
 
 class FakeAmi:
-    def __init__(self, up: bool = True) -> None:
+    """Phones and calls as above; conferences as Asterisk 22 lists them (none by default)."""
+
+    def __init__(self, up: bool = True, rooms: dict[str, list[dict[str, str]]] | None = None):
         self.up = up
         self.asked: list[str] = []
+        self.rooms = ConferenceAmi(rooms or {})
 
     async def action(self, action: dict[str, str], timeout: float = 10) -> Any:
         self.asked.append(action["Action"])
+        if action["Action"].startswith("Confbridge"):
+            return await self.rooms.action(action)
         return {"PJSIPShowContacts": CONTACTS, "CoreShowChannels": CHANNELS}[action["Action"]]
 
 
@@ -102,9 +109,9 @@ async def test_snapshot_reads_phones_and_calls_and_is_cached() -> None:
         65,
     )
     await live.snapshot(now=101.0)
-    assert ami.asked == ["PJSIPShowContacts", "CoreShowChannels"]
+    assert ami.asked == ["PJSIPShowContacts", "CoreShowChannels", "ConfbridgeListRooms"]
     await live.snapshot(now=103.0)
-    assert len(ami.asked) == 4
+    assert len(ami.asked) == 6
     down = await LiveView(FakeAmi(up=False)).snapshot()
     assert not down.ami_up and down.phones == [] and "down" in down.problem
 
@@ -142,3 +149,46 @@ async def test_the_member_list_filters_by_phones_registered_now(
         b = Browser(client)
         await b.login("nat")
         assert "0 members" in (await b.get("/admin/members?registered=yes"))[1]
+
+
+async def test_conferences_in_progress_are_shown_within_the_accounts_scope(
+    staffed: sqlite_utils.Database, directory: Directory
+) -> None:
+    okello, auma, waiswa = (directory.member_by_extension(x) for x in ("2002", "2003", "2012"))
+    assert okello and auma and waiswa
+    rooms = {
+        "cug-case-7": [
+            person(okello.id, "1.1", Admin="Yes", AnsweredTime="75", Waiting="No"),
+            person(auma.id, "1.2", CallerIDNum="2003", Muted="Yes", Waiting="No"),
+            person(waiswa.id, "1.3", CallerIDNum="2012", Waiting="No"),
+        ],
+        "cug-bridge-2": [person(waiswa.id, "2.1", CallerIDNum="2012")],
+        "someone-elses-room": [person(okello.id, "3.1")],  # not the service's: not asked
+    }
+    ami = FakeAmi(rooms=rooms)
+    shot = await LiveView(ami).snapshot(now=5.0)
+    assert [c.name for c in shot.conferences] == ["cug-bridge-2", "cug-case-7"]
+    assert ami.asked.count("ConfbridgeList") == 2
+    # Asterisk without ConfBridge (or refusing the action): phones and calls are still shown.
+    broken = FakeAmi(rooms=rooms)
+    broken.rooms = None  # type: ignore[assignment]
+    shot = await LiveView(broken).snapshot(now=5.0)
+    assert len(shot.phones) == 2 and shot.conferences == [] and "conferences" in shot.problem
+    async with site(staffed, ami=FakeAmi(rooms=rooms)) as client:
+        b = Browser(client)
+        await b.login("oyam")
+        status, panel = await b.get("/admin/live/panel")
+        assert status == 200 and "Conferences in progress (1)" in panel
+        assert "Okello Denis (2002), leader, 75 s" in panel
+        assert "Auma Christine (2003), muted" in panel
+        assert "Waiswa" not in panel and "cug-bridge-2" not in panel  # Jinja's: only counted
+        assert "<td>1</td>" in panel
+        await b.logout()
+        await b.login("nat")
+        status, panel = await b.get("/admin/live/panel")
+        assert "Conferences in progress (2)" in panel and "Waiswa Moses (2012), waiting" in panel
+    async with site(staffed, ami=FakeAmi()) as client:
+        b = Browser(client)
+        await b.login("nat")
+        status, panel = await b.get("/admin/live/panel")
+        assert "No conferences." in panel and "AMI link up</p>" in panel.replace("\n", "")

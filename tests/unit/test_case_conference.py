@@ -137,11 +137,9 @@ def test_the_report_counts_conferences_and_the_share_of_cases_that_had_one(
     assert oyam.to_dict()["conference_share"] == 2 / 3
 
 
-def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
-    directory: Directory,
-) -> None:
+def a_case_conference_held(directory: Directory) -> int:
+    """A case whose conference ran 14:02-14:19 with Grace and Okello; Acen did not answer."""
     from agi.contact_log import ContactLog, participation_contact
-    from directory.conference_view import case_conferences, describe
 
     case = new_case(directory, "hiv")
     grace, okello, acen = (member(directory, x) for x in ("2001", "2002", "2005"))
@@ -177,11 +175,36 @@ def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
     ConferenceStore(directory.db).end(name)
     directory.db.execute("UPDATE conferences SET ended_at = '2026-12-04T14:19:02+00:00'")
     directory.db.conn.commit()
-    (conference,) = case_conferences(directory.db, case)
-    assert describe(conference) == (
-        "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
-        "Dr. Acen Sarah (2005) did not answer"
-    )
+    return case
+
+
+HELD = (
+    "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
+    "Dr. Acen Sarah (2005) did not answer"
+)
+
+
+def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
+    directory: Directory,
+) -> None:
+    from directory.conference_view import case_conferences, describe
+
+    (conference,) = case_conferences(directory.db, a_case_conference_held(directory))
+    assert describe(conference) == HELD
+
+
+def test_the_case_timeline_tells_a_conference_in_one_line(directory: Directory) -> None:
+    from directory.case_timeline import case_timeline
+    from directory.case_view import case_details
+    from directory.cases import get_case
+
+    case = get_case(directory.db, a_case_conference_held(directory))
+    timeline = case_timeline(directory.db, case_details(directory.db, case))
+    assert [e for e in timeline if e["kind"] == "conference"] == [
+        {"at": "2026-12-04T14:02:00+00:00", "kind": "conference", "text": HELD}
+    ]
+    # Its participations are in that line, not each on a line of its own.
+    assert not any("→" in e["text"] and "conference #" in e["text"] for e in timeline)
 
 
 def test_calls_being_placed_when_the_service_stopped_are_not_waited_for(

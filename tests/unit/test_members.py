@@ -9,9 +9,11 @@ import pytest
 import sqlite_utils
 
 from directory.lookup import Directory
+from directory.member_list import MemberScope
 from directory.members import (
     reference_data,
     reset_sip_password,
+    save_members,
     set_active,
     update_member,
 )
@@ -89,13 +91,15 @@ def values_of(directory: Directory, ident: str, **changes: str) -> MemberValues:
     return MemberValues(**(base | changes))
 
 
-def edit(db: sqlite_utils.Database, ident: str, **changes: str) -> dict:
+def edit(
+    db: sqlite_utils.Database, ident: str, scope: MemberScope | None = None, **changes: str
+) -> dict:
     d = Directory(db)
     m = d.find(ident)
     assert m is not None
     roles, districts = reference_data(db)
     return update_member(
-        db, m.id, clean_member(values_of(d, ident, **changes), roles, districts), "t"
+        db, m.id, clean_member(values_of(d, ident, **changes), roles, districts), "t", scope
     )
 
 
@@ -202,3 +206,39 @@ def test_passwords_are_unique_and_random(directory: Directory, db: sqlite_utils.
     passwords = [r[0] for r in db.execute("SELECT sip_password FROM members").fetchall()]
     assert len(set(passwords)) == len(passwords)
     assert all(len(p) >= 20 for p in passwords)
+
+
+def test_a_refusal_names_no_member_outside_the_actors_scope(
+    directory: Directory, db: sqlite_utils.Database
+) -> None:
+    """The directory words the reason for the acting account: Waiswa (2012, Jinja) is named
+    to the CLI and to Jinja's admin, not to Oyam's, who learns only that it is taken."""
+    oyam, jinja = MemberScope(districts=("Oyam",)), MemberScope(districts=("jinja",))
+    okello = directory.find("2002")
+    assert okello is not None
+    for scope, reason in (
+        (None, "extension 2012 belongs to Waiswa Moses"),
+        (jinja, "extension 2012 belongs to Waiswa Moses"),
+        (oyam, "extension 2012 is already taken"),
+        (MemberScope(team=frozenset({okello.id})), "extension 2012 is already taken"),
+    ):
+        with pytest.raises(MemberError) as refused:
+            edit(db, "2002", scope, extension="2012")
+        assert refused.value.reasons == [reason]
+    with pytest.raises(MemberError) as refused:
+        edit(db, "2002", oyam, phone="0772100012")
+    assert refused.value.reasons == ["phone +256772100012 is already taken"]
+    roles, districts = reference_data(db)
+    new = clean_member(
+        MemberValues(
+            name="New Worker", phone="0772300001", role="psw", district="Oyam", extension="2012"
+        ),
+        roles,
+        districts,
+    )
+    assert save_members(db, [(2, new)], "t", scope=oyam).errors == [
+        (2, "extension 2012 is already taken")
+    ]
+    assert save_members(db, [(2, new)], "t").errors == [
+        (2, "extension 2012 belongs to Waiswa Moses (+256772100012)")
+    ]

@@ -59,7 +59,7 @@ def test_save_is_owner_only_and_loads_back(tmp_path: Path) -> None:
     again = load(home=home)
     assert again.ami_secret == s.ami_secret
     assert len(again.admin_session_key) == 44 and again.admin_session_key == s.admin_session_key
-    assert again.admin_cookie_secure is False
+    assert again.admin_cookie_secure is True  # Secure session cookies unless turned off
     assert again.trunk_password == s.trunk_password
     assert again.trunk_enabled is True
     assert again.trunk_numbers == ["0800100116", "+256772100001"]
@@ -95,3 +95,24 @@ def test_home_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CUG_HOME", str(tmp_path / "cug-home"))
     assert default_home() == tmp_path / "cug-home"
     assert load().home == (tmp_path / "cug-home").resolve()
+
+
+def test_session_cookies_are_secure_unless_turned_off_on_purpose(tmp_path: Path) -> None:
+    from tests.unit.cli_runner import Cug
+
+    assert load(home=tmp_path / "fresh").admin_cookie_secure is True
+    old = load(home=tmp_path / "old")
+    old.admin_cookie_secure = False
+    old.save()
+    text = old.settings_path.read_text()
+    old.settings_path.write_text(text.replace("cookie_secure = no\n", ""))  # an ini without it
+    assert load(home=tmp_path / "old").admin_cookie_secure is True
+    cug = Cug(tmp_path / "demo")
+    cug("init")
+    assert load(home=tmp_path / "demo").admin_cookie_secure is True
+    cug("init", "--no-cookie-secure")  # a demo on plain HTTP, loopback
+    assert "cookie_secure = no" in (tmp_path / "demo" / SETTINGS_FILE).read_text()
+    cug("init", "--http-port", "8481")  # changing something else keeps the choice
+    assert load(home=tmp_path / "demo").admin_cookie_secure is False
+    cug("init", "--cookie-secure")
+    assert load(home=tmp_path / "demo").admin_cookie_secure is True
