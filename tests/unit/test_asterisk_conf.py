@@ -119,12 +119,8 @@ def test_members_endpoints_are_realtime_from_the_endpoints_database(tmp_path: Pa
     conf = ROOT / "asterisk-conf"
     sorcery = sections(conf / "sorcery.conf", tmp_path)["res_pjsip"]
     for kind, table in (("endpoint", "ps_endpoints"), ("auth", "ps_auths"), ("aor", "ps_aors")):
-        # pjsip.conf first (the trunk, the templates), then the members' rows, never read
-        # whole (a whole read at start costs time growing with the square of the directory).
-        assert sorcery[kind] == [
-            f"config,pjsip.conf,criteria=type={kind}",
-            f"realtime,{table},allow_unqualified_fetch=no",
-        ]
+        # pjsip.conf first (the trunk, the templates), then the members' rows.
+        assert sorcery[kind] == [f"config,pjsip.conf,criteria=type={kind}", f"realtime,{table}"]
     families = sections(conf / "extconfig.conf", tmp_path)["settings"]
     assert families == {
         t: ["sqlite3,cug_endpoints"] for t in ("ps_endpoints", "ps_auths", "ps_aors")
@@ -150,5 +146,3 @@ def test_member_rows_have_the_columns_asterisk_filters_whole_tables_on(tmp_path:
     rows = templates.rows(Account("2001", '"A" <2001>', "x" * 24))
     assert rows["ps_endpoints"]["mailboxes"] == ""
     assert rows["ps_aors"]["contact"] == ""
-    pjsip = sections(ROOT / "asterisk-conf" / "pjsip.conf", tmp_path)
-    assert pjsip["global"]["max_initial_qualify_time"] == ["1"]
