@@ -18,10 +18,12 @@ loopback):
 then removes the install. No call loads (that is bench/bench_routing.py).
 
 \b
---unfixed boots with the settings before the fix of December 2026, for comparison, and
-stops after step 2: sorcery.conf without allow_unqualified_fetch=no, and the endpoints
-database without the (empty) mailboxes and contact columns. Asterisk then reads every
-member's rows at start (see bench/RESULTS.md, "Realtime PJSIP endpoints").
+Variants of the installed configuration, for comparison (bench/RESULTS.md, "Boot with
+100,000 realtime members"): --fetch-no adds allow_unqualified_fetch=no to the realtime lines
+of sorcery.conf (Asterisk then reads no member's rows at start; it then sends no AMI
+ContactStatus for members, which the text relay needs: not shipped); --without-columns drops
+the (empty) mailboxes and contact columns from the endpoints database, as before December
+2026. --boot-only stops after step 2.
 
 \b
 Run: .venv/bin/python bench/bench_endpoints.py [--members 20000,100000 --baseline 200]
@@ -33,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -71,7 +74,7 @@ log = logging.getLogger("bench.endpoints")
 @dataclass
 class SizeFigures:
     members: int
-    unfixed: bool = False
+    variant: str = "shipped"
     import_s: float = 0.0
     fill_s: float = 0.0
     endpoints_db_mib: float = 0.0
@@ -149,20 +152,24 @@ def add_member_and_register(pbx: BenchPbx, members: int, fig: SizeFigures) -> No
             return
 
 
-UNFIXED_SORCERY = ",allow_unqualified_fetch=no"
-UNFIXED_COLUMNS = {"ps_endpoints": "mailboxes", "ps_aors": "contact"}
+FILTER_COLUMNS = {"ps_endpoints": "mailboxes", "ps_aors": "contact"}
+REALTIME_LINE = re.compile(r"^(\w+ = realtime,ps_\w+)$", re.M)
 
 
-def unfix(etc: Path, endpoints_db: Path) -> None:
-    """The installed configuration as it was before the fix (see the module's notes)."""
+def fetch_no(etc: Path) -> None:
+    """allow_unqualified_fetch=no on the installed sorcery.conf's realtime lines."""
     sorcery = etc / "sorcery.conf"
-    text = sorcery.read_text()
-    if UNFIXED_SORCERY not in text:
-        raise click.ClickException(f"{sorcery} has no {UNFIXED_SORCERY}: nothing to undo")
-    sorcery.write_text(text.replace(UNFIXED_SORCERY, ""))
+    text, count = REALTIME_LINE.subn(r"\1,allow_unqualified_fetch=no", sorcery.read_text())
+    if count != 3:
+        raise click.ClickException(f"{sorcery}: {count} realtime lines, not 3")
+    sorcery.write_text(text)
+
+
+def without_columns(endpoints_db: Path) -> None:
+    """The endpoints database without the columns Asterisk filters whole tables on."""
     conn = sqlite3.connect(endpoints_db)
     try:
-        for table, column in UNFIXED_COLUMNS.items():
+        for table, column in FILTER_COLUMNS.items():
             conn.execute(f'ALTER TABLE {table} DROP COLUMN "{column}"')  # noqa: S608
         conn.commit()
     finally:
@@ -179,7 +186,8 @@ def time_show_contacts(box: Sandbox, fig: SizeFigures) -> None:
 
 
 def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> SizeFigures:
-    fig = SizeFigures(members, unfixed=opts["unfixed"])
+    variant = [name for name in ("fetch_no", "without_columns") if opts[name]]
+    fig = SizeFigures(members, variant="+".join(variant) or "shipped")
     pbx = BenchPbx(work, port_base)
     try:
         init = ["init", "--instance", pbx.instance, "--no-trunk"]
@@ -196,8 +204,10 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
         fig.fill_s = round(time.perf_counter() - started, 1)
         assert settings.endpoints_db is not None and settings.asterisk_etc is not None
         fig.endpoints_db_mib = round(settings.endpoints_db.stat().st_size / 2**20, 1)
-        if fig.unfixed:
-            unfix(settings.asterisk_etc, settings.endpoints_db)
+        if opts["fetch_no"]:
+            fetch_no(settings.asterisk_etc)
+        if opts["without_columns"]:
+            without_columns(settings.endpoints_db)
         log.info(
             "%d members: imported %.1f s, installed+filled %.1f s",
             members,
@@ -223,7 +233,7 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
         time.sleep(opts["settle"])
         fig.settle_cpu_s = round(cpu_seconds(pid) - boot_cpu, 1)
         log.info("CPU in the %.0f s after boot: %.1f s", opts["settle"], fig.settle_cpu_s)
-        if fig.unfixed:
+        if opts["boot_only"]:
             return fig
         ServiceProcess(settings).start()
         pbx.wait_service(timeout=120)
@@ -269,7 +279,9 @@ def ratios(small: dict[str, Any], big: dict[str, Any]) -> dict[str, float]:
 @click.option("--registers", default=2000, show_default=True, help="REGISTERs per size.")
 @click.option("--rate", default=200, show_default=True, help="REGISTERs offered per second.")
 @click.option("--settle", default=10.0, show_default=True, help="Seconds watched after boot.")
-@click.option("--unfixed", is_flag=True, help="Boot only, with the settings before the fix.")
+@click.option("--fetch-no", is_flag=True, help="allow_unqualified_fetch=no (not shipped).")
+@click.option("--without-columns", is_flag=True, help="No mailboxes/contact columns (old).")
+@click.option("--boot-only", is_flag=True, help="Stop after the boot and the seconds after.")
 @click.option("--boot-timeout", default=600.0, show_default=True)
 @click.option(
     "--port-base",
