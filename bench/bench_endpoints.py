@@ -1,20 +1,32 @@
 """Members' PJSIP endpoints as realtime rows: what 100,000 members cost Asterisk.
 
 \b
-For each directory size (--members, and --baseline members in the same run), on its own
-install (own CUG_HOME, instance and ports from --port-base, loopback):
+For each directory size (--baseline first, then each of --members, one after the other in
+the same run), on its own install (own CUG_HOME and instance, ports from --port-base,
+loopback):
 1. imports a generated directory, installs the configuration, which fills the endpoints
    database (timed: "fill");
-2. boots Asterisk (timed to `core waitfullybooted`; RSS after boot), starts `cug serve`;
-3. times one full comparison of the directory with the rows (what the service does at start);
+2. boots Asterisk (timed to `core waitfullybooted`; its CPU seconds and RSS then), and
+   measures the CPU it uses in the --settle seconds after (is it still busy?);
+3. starts `cug serve` and times one full comparison of the directory with the rows (what the
+   service does at start);
 4. adds a member with `cug directory add` and times until their phone's REGISTER gets a 200;
 5. registers --registers members spread over the directory with SIPp (bench/sipp/
    register-many.xml, --rate per second, digest auth): successes, failures, time from the
-   first REGISTER to the 200 (p50/p95/max);
+   first REGISTER to the 200 (p50/p95/max); RSS after;
+6. times `pjsip show contacts` with those registrations in place;
 then removes the install. No call loads (that is bench/bench_routing.py).
 
 \b
-Run: .venv/bin/python bench/bench_endpoints.py [--members 100000 --baseline 200]
+Variants of the installed configuration, for comparison (bench/RESULTS.md, "Boot with
+100,000 realtime members"): --fetch-no adds allow_unqualified_fetch=no to the realtime lines
+of sorcery.conf (Asterisk then reads no member's rows at start; it then sends no AMI
+ContactStatus for members, which the text relay needs: not shipped); --without-columns drops
+the (empty) mailboxes and contact columns from the endpoints database, as before December
+2026. --boot-only stops after step 2.
+
+\b
+Run: .venv/bin/python bench/bench_endpoints.py [--members 20000,100000 --baseline 200]
 This is a benchmark, not a test: it asserts nothing, it reports.
 """
 
@@ -23,6 +35,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +55,8 @@ from bench.bench_routing import (
     SIPP,
     BenchPbx,
     asterisk_pid,
+    cpu_seconds,
+    quick_cli,
     sipp_rtts,
     sipp_stats,
     start_asterisk,
@@ -58,15 +74,21 @@ log = logging.getLogger("bench.endpoints")
 @dataclass
 class SizeFigures:
     members: int
+    variant: str = "shipped"
     import_s: float = 0.0
     fill_s: float = 0.0
     endpoints_db_mib: float = 0.0
     boot_s: float | None = None
-    asterisk_rss_mib: float | None = None
+    boot_cpu_s: float | None = None
+    boot_rss_mib: float | None = None
+    settle_cpu_s: float | None = None  # Asterisk's CPU in the --settle seconds after boot
     full_compare_s: float = 0.0
     add_to_register_s: float | None = None
     add_register_tries: int = 0
     registers: dict[str, Any] = field(default_factory=dict)
+    asterisk_rss_mib: float | None = None  # after the REGISTER load
+    show_contacts_s: float | None = None
+    show_contacts_found: int | None = None
 
 
 def register_load(pbx: BenchPbx, members: int, count: int, rate: int) -> dict[str, Any]:
@@ -130,8 +152,42 @@ def add_member_and_register(pbx: BenchPbx, members: int, fig: SizeFigures) -> No
             return
 
 
+FILTER_COLUMNS = {"ps_endpoints": "mailboxes", "ps_aors": "contact"}
+REALTIME_LINE = re.compile(r"^(\w+ = realtime,ps_\w+)$", re.M)
+
+
+def fetch_no(etc: Path) -> None:
+    """allow_unqualified_fetch=no on the installed sorcery.conf's realtime lines."""
+    sorcery = etc / "sorcery.conf"
+    text, count = REALTIME_LINE.subn(r"\1,allow_unqualified_fetch=no", sorcery.read_text())
+    if count != 3:
+        raise click.ClickException(f"{sorcery}: {count} realtime lines, not 3")
+    sorcery.write_text(text)
+
+
+def without_columns(endpoints_db: Path) -> None:
+    """The endpoints database without the columns Asterisk filters whole tables on."""
+    conn = sqlite3.connect(endpoints_db)
+    try:
+        for table, column in FILTER_COLUMNS.items():
+            conn.execute(f'ALTER TABLE {table} DROP COLUMN "{column}"')  # noqa: S608
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def time_show_contacts(box: Sandbox, fig: SizeFigures) -> None:
+    """Seconds `pjsip show contacts` takes, and how many contacts it found."""
+    started = time.perf_counter()
+    out = quick_cli(box, "pjsip show contacts", timeout=300)
+    fig.show_contacts_s = round(time.perf_counter() - started, 2)
+    found = [line for line in (out or "").splitlines() if line.startswith("Objects found:")]
+    fig.show_contacts_found = int(found[0].split(":")[1]) if found else 0
+
+
 def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> SizeFigures:
-    fig = SizeFigures(members)
+    variant = [name for name in ("fetch_no", "without_columns") if opts[name]]
+    fig = SizeFigures(members, variant="+".join(variant) or "shipped")
     pbx = BenchPbx(work, port_base)
     try:
         init = ["init", "--instance", pbx.instance, "--no-trunk"]
@@ -148,6 +204,10 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
         fig.fill_s = round(time.perf_counter() - started, 1)
         assert settings.endpoints_db is not None and settings.asterisk_etc is not None
         fig.endpoints_db_mib = round(settings.endpoints_db.stat().st_size / 2**20, 1)
+        if opts["fetch_no"]:
+            fetch_no(settings.asterisk_etc)
+        if opts["without_columns"]:
+            without_columns(settings.endpoints_db)
         log.info(
             "%d members: imported %.1f s, installed+filled %.1f s",
             members,
@@ -155,14 +215,26 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
             fig.fill_s,
         )
         start_asterisk(box)
-        fig.boot_s = wait_booted(box, opts["boot_timeout"])
+        fig.boot_s = wait_booted(box, opts["boot_timeout"], poll=0.1)
         pid = asterisk_pid(box)
         if fig.boot_s is None or pid is None:
             log.warning("Asterisk did not boot within %.0f s", opts["boot_timeout"])
             return fig
-        fig.boot_s = round(fig.boot_s, 1)
-        fig.asterisk_rss_mib = round(rss_kib(pid)[0] / 1024, 1)
-        log.info("booted in %.1f s, RSS %.0f MiB", fig.boot_s, fig.asterisk_rss_mib)
+        fig.boot_s = round(fig.boot_s, 2)
+        boot_cpu = cpu_seconds(pid)
+        fig.boot_cpu_s = round(boot_cpu, 1)
+        fig.boot_rss_mib = round(rss_kib(pid)[0] / 1024, 1)
+        log.info(
+            "booted in %.1f s (%.1f s of CPU), RSS %.0f MiB",
+            fig.boot_s,
+            fig.boot_cpu_s,
+            fig.boot_rss_mib,
+        )
+        time.sleep(opts["settle"])
+        fig.settle_cpu_s = round(cpu_seconds(pid) - boot_cpu, 1)
+        log.info("CPU in the %.0f s after boot: %.1f s", opts["settle"], fig.settle_cpu_s)
+        if opts["boot_only"]:
+            return fig
         ServiceProcess(settings).start()
         pbx.wait_service(timeout=120)
         sync = EndpointSync(settings.db, settings.asterisk_etc, settings.endpoints_db)
@@ -175,6 +247,10 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
         fig.registers = register_load(pbx, members, opts["registers"], opts["rate"])
         log.info("REGISTER load: %s", fig.registers)
         fig.asterisk_rss_mib = round(rss_kib(pid)[0] / 1024, 1)
+        time_show_contacts(box, fig)
+        log.info(
+            "pjsip show contacts: %s s, %s found", fig.show_contacts_s, fig.show_contacts_found
+        )
     finally:
         ServiceProcess(pbx.settings_obj()).stop()
         stop_asterisk(Sandbox(pbx.settings_obj()))
@@ -182,31 +258,53 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
     return fig
 
 
+def ratios(small: dict[str, Any], big: dict[str, Any]) -> dict[str, float]:
+    """A size's figures over the baseline's, measured in the same run."""
+    out: dict[str, float] = {}
+    for name in ("boot_s", "boot_cpu_s", "boot_rss_mib", "asterisk_rss_mib"):
+        if small.get(name) and big.get(name) is not None:
+            out[name] = round(big[name] / small[name], 2)
+    if small["registers"].get("per_s") and big["registers"].get("per_s"):
+        out["register_rate"] = round(big["registers"]["per_s"] / small["registers"]["per_s"], 3)
+    if small["registers"].get("ms_p95"):  # SIPp's response times are whole milliseconds
+        out["register_p95"] = round(big["registers"]["ms_p95"] / small["registers"]["ms_p95"], 3)
+    return out
+
+
 @click.command(help=__doc__)
-@click.option("--members", default=100_000, show_default=True)
+@click.option(
+    "--members", default="100000", show_default=True, help="Sizes, comma-separated: 20000,100000"
+)
 @click.option("--baseline", default=200, show_default=True, help="The small directory.")
 @click.option("--registers", default=2000, show_default=True, help="REGISTERs per size.")
 @click.option("--rate", default=200, show_default=True, help="REGISTERs offered per second.")
+@click.option("--settle", default=10.0, show_default=True, help="Seconds watched after boot.")
+@click.option("--fetch-no", is_flag=True, help="allow_unqualified_fetch=no (not shipped).")
+@click.option("--without-columns", is_flag=True, help="No mailboxes/contact columns (old).")
+@click.option("--boot-only", is_flag=True, help="Stop after the boot and the seconds after.")
 @click.option("--boot-timeout", default=600.0, show_default=True)
-@click.option("--port-base", default=42000, show_default=True, help="First of 2000 ports.")
+@click.option(
+    "--port-base",
+    default=47000,
+    show_default=True,
+    help="First of 1000 ports, reused by each size in turn (one Asterisk at a time).",
+)
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True)
 def main(**opts: Any) -> None:
     setup_logging(opts.pop("verbose"))
+    sizes = [opts["baseline"], *(int(s) for s in opts["members"].split(","))]
     report: dict[str, Any] = {"date": now_text(), "machine": machine(), "sizes": []}
-    for n, size in enumerate((opts["baseline"], opts["members"])):
+    for size in sizes:
         with tempfile.TemporaryDirectory(prefix="cug-bench-endpoints-") as tmp:
-            fig = measure(Path(tmp), size, opts["port_base"] + 1000 * n, opts)
+            fig = measure(Path(tmp), size, opts["port_base"], opts)
         report["sizes"].append(asdict(fig))
-    small, big = report["sizes"]
-    if small["registers"].get("per_s") and big["registers"].get("per_s"):
-        report["register_rate_ratio"] = round(
-            big["registers"]["per_s"] / small["registers"]["per_s"], 3
-        )
-    if small["registers"].get("ms_p95"):  # SIPp's response times are whole milliseconds
-        report["register_p95_ratio"] = round(
-            big["registers"]["ms_p95"] / small["registers"]["ms_p95"], 3
-        )
+        if opts["json_out"]:  # what is measured so far survives a later size's failure
+            opts["json_out"].write_text(json.dumps(report, indent=2) + "\n")
+    small = report["sizes"][0]
+    report["ratios_to_baseline"] = {
+        str(big["members"]): ratios(small, big) for big in report["sizes"][1:]
+    }
     log.info("%s", json.dumps(report, indent=2))
     if opts["json_out"]:
         opts["json_out"].write_text(json.dumps(report, indent=2) + "\n")

@@ -153,9 +153,9 @@ def start_asterisk(box: Sandbox) -> None:
         raise click.ClickException(f"Asterisk did not start: {result.stderr[-2000:]}")
 
 
-def wait_booted(box: Sandbox, timeout: float) -> float | None:
-    """Seconds until `core waitfullybooted` answered, polling with short CLI timeouts (the
-    CLI blocks while modules load); None if not within `timeout`."""
+def wait_booted(box: Sandbox, timeout: float, poll: float = 1.0) -> float | None:
+    """Seconds until `core waitfullybooted` answered, polling every `poll` seconds with short
+    CLI timeouts (the CLI blocks while modules load); None if not within `timeout`."""
     started = time.monotonic()
     last_log = started
     while time.monotonic() - started < timeout:
@@ -164,7 +164,7 @@ def wait_booted(box: Sandbox, timeout: float) -> float | None:
         if time.monotonic() - last_log > 30:
             last_log = time.monotonic()
             log.info("  still booting after %.0f s", last_log - started)
-        time.sleep(1)
+        time.sleep(poll)
     return None
 
 

@@ -131,3 +131,18 @@ def test_members_endpoints_are_realtime_from_the_endpoints_database(tmp_path: Pa
     noload = sections(conf / "modules.conf", tmp_path)["modules"]["noload"]
     for module in ("res_config_sqlite3.so", "res_sorcery_realtime.so", "res_realtime.so"):
         assert module not in noload
+
+
+def test_member_rows_have_the_columns_asterisk_filters_whole_tables_on(tmp_path: Path) -> None:
+    # Asterisk asks for endpoints WHERE mailboxes != '' (MWI at start) and AORs WHERE
+    # contact != '' (`pjsip show contacts`). SQLite reads a quoted name that is no column as
+    # a string: without the columns every member's row would match and be read.
+    from agi.endpoint_rows import Account, read_templates
+
+    templates = read_templates((ROOT / "asterisk-conf" / "pjsip.conf").read_text())
+    columns = templates.columns()
+    assert "mailboxes" in columns["ps_endpoints"]
+    assert "contact" in columns["ps_aors"]
+    rows = templates.rows(Account("2001", '"A" <2001>', "x" * 24))
+    assert rows["ps_endpoints"]["mailboxes"] == ""
+    assert rows["ps_aors"]["contact"] == ""
