@@ -7,6 +7,13 @@ conference number 12") and must press 1 (cug-confirm): a voicemail box never joi
 then is the Originate answered and the member put into the conference. Someone who does not
 take the call is tried once more after `retry_after` seconds, then logged (a contact of kind
 conference, no_answer) and reported to the leader by text; the conference goes on.
+
+A conference whose leader is called (started from the CLI or the API) calls the others only
+once the leader took their call (directory/conferences.py); a leader not reached means
+nobody else is called (each logged, the leader told). Someone who takes a call into a
+conference that has no leader any more (the leader hung up while they were rung) is told so
+and the call ends (cug-conference-join): a call the service reports through
+`conference-turned-away`.
 """
 
 from __future__ import annotations
@@ -22,18 +29,23 @@ from agi.ami import FAILED_ORIGINATE, AmiLink, originate
 from agi.bridge_routes import conference_tags
 from agi.call_plan import encode_name
 from agi.call_tags import CallTags, encode
+from agi.conference_log import CONFERENCE_NAME
 from agi.contact_log import ContactLog, participation_contact
+from agi.fastagi import AgiCall
 from agi.variables import CONTEXT_CONFERENCE_JOIN, CONTEXT_LEG
 from directory.audit import now
 from directory.conferences import ConferenceCall, ConferenceStore
 from directory.lookup import Directory
 from directory.model import Member
 from routing.bridges import LEADER_MENU, LEADER_PROFILE, MEMBER_MENU, MEMBER_PROFILE
+from routing.case_conference import ConferenceRefusal
 
 log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "cug-conference-"
 MAX_MEMBERS = 20
+NO_LEADER = ConferenceRefusal.NO_LEADER.value
+ENDED = "conference_ended"  # taken when its leader had gone: told so, not put in
 
 
 def originate_action(
@@ -76,6 +88,23 @@ def originate_action(
         ],
         "ActionID": f"{ACTION_PREFIX}{call.id}-{attempt}",
     }
+
+
+def unjoined_contact(
+    call: ConferenceCall, member_id: int, outcome: str, **fields: str
+) -> dict[str, object]:
+    """The contact of a call into a conference that put nobody in it (not answered, or
+    never placed): `outcome` and the other `fields` as given."""
+    row = participation_contact(
+        f"call-{call.id}",
+        member_id=member_id,
+        conference=call.bridge,
+        invited_by=call.invited_by,
+        joined_at=None,
+    )
+    row.update(placed_at=call.requested_at, answered_at=None, ended_at=now(), outcome=outcome)
+    row.update(fields)
+    return row
 
 
 class ConferenceCalls:
@@ -123,6 +152,7 @@ class ConferenceCalls:
             if not self.ami.up:
                 continue
             try:
+                self._leader_not_reached(self.store.drop_leaderless())
                 for call in self.store.claim_due():
                     task = asyncio.create_task(self._call(call))
                     self._tasks.add(task)
@@ -170,25 +200,61 @@ class ConferenceCalls:
             outcomes.append(f"{outcome}/r{answer.get('Reason', '-')[:2]}")
         self._not_reached(call, member, outcomes)
 
+    async def turned_away(self, call: AgiCall) -> None:
+        """FastAGI `conference-turned-away`: arg 1 CUG_CONF_MEMBER (<member>-<inviter>), 2 the
+        conference. The member took the call into it when it had no leader any more (the
+        leader hung up while they were rung): they heard so and the call ended. Logged as a
+        refused contact (conference_ended) instead of a participation."""
+        who, conference = call.arg(1), call.arg(2)
+        member, _, inviter = who.partition("-")
+        if not member.isdigit() or not CONFERENCE_NAME.match(conference):
+            log.warning("conference turned-away report for %r refused", conference[:40])
+            return
+        invited_by = int(inviter) if inviter.isdigit() else None
+        self.store.turned_away(conference, int(member))
+        row = participation_contact(
+            f"away-{call.arg(3) or now()}"[:60],
+            member_id=int(member),
+            conference=conference,
+            invited_by=invited_by,
+            joined_at=None,
+        )
+        at = now()
+        row.update(placed_at=at, answered_at=at, ended_at=at, outcome="refused", refusal=ENDED)
+        self.contacts.write_rows([row])
+        log.info("conference %s had no leader: member %s told and hung up", conference, member)
+
+    def _leader_not_reached(self, dropped: list[ConferenceCall]) -> None:
+        """The leader was called and not reached: the others, held back until a leader
+        answered, are not called (nobody waits for a leader who is not coming). Each is
+        logged (refused, conference_no_leader) and the leader is told by text."""
+        if not dropped:
+            return
+        self.contacts.write_rows(
+            [unjoined_contact(c, c.member_id, "refused", refusal=NO_LEADER) for c in dropped]
+        )
+        for bridge in sorted({c.bridge for c in dropped}):
+            calls = [c for c in dropped if c.bridge == bridge]
+            log.warning(
+                "conference %s: its leader was not reached; %d others not called",
+                bridge,
+                len(calls),
+            )
+            lead = calls[0].leader_member_id
+            if self.notify is not None and lead:
+                case = f" on case {calls[0].case_id}" if calls[0].case_id else ""
+                self.notify(
+                    lead,
+                    f"You did not take the call to lead the conference{case}, so nobody else "
+                    f"was called ({len(calls)} people). Start it again when you can lead it.",
+                )
+
     def _not_reached(self, call: ConferenceCall, member: Member, outcomes: list[str]) -> None:
         """Logged with how each try ended; a phone that rang out on any try did not answer."""
         plain = [o.split("/")[0] for o in outcomes]
         outcome = next((o for o in ("no_answer", "busy") if o in plain), "failed")
         self.store.settle(call.id, "no_answer")
-        row = participation_contact(
-            f"call-{call.id}",
-            member_id=member.id,
-            conference=call.bridge,
-            invited_by=call.invited_by,
-            joined_at=None,
-        )
-        row.update(
-            placed_at=call.requested_at,
-            answered_at=None,
-            ended_at=now(),
-            outcome=outcome,
-            link_note="tries:" + ",".join(outcomes),
-        )
+        row = unjoined_contact(call, member.id, outcome, link_note="tries:" + ",".join(outcomes))
         self.contacts.write_rows([row])
         log.info("conference %s: %s not reached (%s)", call.bridge, member.extension, outcome)
         lead = call.invited_by or call.leader_member_id

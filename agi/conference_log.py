@@ -27,7 +27,7 @@ from directory.transactions import writing
 log = logging.getLogger(__name__)
 
 _WHO = re.compile(rf"^{CONF_MEMBER}=([0-9]{{1,9}})(?:-([0-9]{{1,9}}))?$")
-_CONFERENCE = re.compile(r"^cug-(?:bridge|case)-[0-9]{1,9}$")
+CONFERENCE_NAME = re.compile(r"^cug-(?:bridge|case)-[0-9]{1,9}$")
 _UNIQUEID = re.compile(r"^[0-9A-Za-z.\-_]{1,64}$")
 
 
@@ -91,7 +91,7 @@ async def running_conferences(ami: AmiLink) -> list[Conference]:
     found: list[Conference] = []
     for room in rooms:
         name = room.get("Conference", "")
-        if room.get("Event") != "ConfbridgeListRooms" or not _CONFERENCE.match(name):
+        if room.get("Event") != "ConfbridgeListRooms" or not CONFERENCE_NAME.match(name):
             continue
         conference = Conference(name, locked=room.get("Locked") == "Yes")
         listed = _messages(await ami.action({"Action": "ConfbridgeList", "Conference": name}))
@@ -111,7 +111,7 @@ class ConferenceLog:
 
     def _row(self, event: dict[str, str], joined_at: str | None, left_at: str | None):  # noqa: ANN202
         conference, uniqueid = event.get("Conference", ""), event.get("Uniqueid", "")
-        if not _CONFERENCE.match(conference) or not _UNIQUEID.match(uniqueid):
+        if not CONFERENCE_NAME.match(conference) or not _UNIQUEID.match(uniqueid):
             return None
         member_id, inviter = who(event)
         if member_id is None:

@@ -11,7 +11,7 @@ import pytest
 
 from directory.bridges import BridgeStore
 from tests.e2e.conference_phones import join, registered
-from tests.e2e.harness import Pbx, Phone
+from tests.e2e.harness import Pbx, Phone, messages
 
 pytestmark = pytest.mark.e2e
 
@@ -443,3 +443,65 @@ def test_a_member_calling_in_keys_the_bridge_code_at_the_prompt_and_joins(
     code, _ = dial_in(gateway, CUG_NUMBER, caller="0772200002", keys=f"{CODE}#", talk_ms=3000)
     assert code == 200
     assert joined(pbx, mark, "3002")["Conference"] == f"cug-bridge-{bridge}"
+
+
+def notices_to(pbx: Pbx, ext: str) -> list[str]:
+    db = pbx.db()
+    try:
+        return [
+            r[0] or ""
+            for r in db.execute(
+                "SELECT t.body FROM texts t JOIN text_deliveries d ON d.text_id = t.id "
+                "WHERE d.recipient_member_id = ?",
+                (pbx.member_id(ext),),
+            )
+        ]
+    finally:
+        db.close()
+
+
+def test_from_the_cli_nobody_else_is_called_when_the_leader_is_not_reached(pbx: Pbx) -> None:
+    case = open_case(pbx, "neglect", "3003")  # Ben; his supervisor Sarah leads it
+    ben = pbx.phone("3003")
+    mark = pbx.ami.mark()
+    # Sarah has no phone registered (nor a reachable mobile): her calls fail. Ben would take
+    # his at once, and would have waited on hold music for a leader who never comes.
+    with registered(ben), ben.behaving("key", key_ms=KEY_MS):
+        pbx.cug("conference", "start", str(case))
+        (row,) = pbx.wait_contacts(
+            "kind = 'conference' AND case_id = ? AND refusal = 'conference_no_leader'",
+            (case,),
+            timeout=40,
+        )
+    assert row["caller_member_id"] == pbx.member_id("3003")
+    assert pulled_in(pbx, mark) == ["3001", "3001"]  # tried twice; Ben never rung
+    assert pbx.ami.since(mark, "ConfbridgeJoin") == []
+    assert any("did not take the call to lead the conference" in n for n in notices_to(pbx, "3001"))
+    assert "no conference is running" in pbx.cug("conference", "list").stdout
+
+
+def test_someone_who_takes_the_call_after_the_leader_hung_up_is_told_and_the_call_ends(
+    pbx: Pbx, conference_code: str
+) -> None:
+    case = open_case(pbx, "neglect", "3003")
+    ben = pbx.phone("3003")
+    mark = pbx.ami.mark()
+    with registered(ben), ben.behaving("key", key_ms=KEY_MS) as ben_trace:
+        # Sarah starts it from her phone and hangs up while Ben's phone rings; Ben presses 1
+        # after she left.
+        sarah = join(pbx.phone("3001"), f"*{case}*{conference_code}", hold_ms=2000)
+        assert joined(pbx, mark, "3001")["Admin"] == "Yes"
+        sarah.wait()
+        (row,) = pbx.wait_contacts(
+            "kind = 'conference' AND case_id = ? AND refusal = 'conference_ended'",
+            (case,),
+            timeout=40,
+        )
+        deadline = time.monotonic() + 10
+        while not any(d == "in" and m.startswith("BYE ") for d, m in messages(ben_trace)):
+            assert time.monotonic() < deadline, "Ben's call was not ended"
+            time.sleep(0.3)
+    assert row["caller_member_id"] == pbx.member_id("3003")
+    assert pulled_in(pbx, mark) == ["3003"]
+    joins = [e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeJoin")]
+    assert joins == [who(pbx, "3001")]  # Ben was never put on hold music alone

@@ -249,3 +249,34 @@ def test_nobody_is_called_into_a_conference_that_has_ended(directory: Directory)
     store = ConferenceStore(directory.db)
     store.end(name)  # the leader hung up before the service placed the calls
     assert store.claim_due() == []
+
+
+def test_from_the_cli_the_others_are_called_only_once_the_leader_took_the_call(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "hiv")
+    _, calls, _ = start_case_conference(directory, case, None, "cli:admin")
+    store = ConferenceStore(directory.db)
+    # Only the leader (Grace) is rung first: the others would wait on hold music for her.
+    (first,) = store.claim_due()
+    assert first.leader and _ext(directory, {"member_id": first.member_id}) == "2001"
+    assert store.claim_due() == [] and store.drop_leaderless() == []
+    store.settle(first.id, "answered")
+    assert sorted(c.member_id for c in store.claim_due()) == sorted(
+        member(directory, x).id for x in ("2002", "2005")
+    )
+
+
+def test_a_leader_who_is_not_reached_means_nobody_else_is_called(directory: Directory) -> None:
+    case = new_case(directory, "hiv")
+    name, calls, _ = start_case_conference(directory, case, None, "cli:admin")
+    store = ConferenceStore(directory.db)
+    (first,) = store.claim_due()
+    store.settle(first.id, "no_answer")
+    dropped = store.drop_leaderless()
+    assert sorted(c.member_id for c in dropped) == sorted(
+        member(directory, x).id for x in ("2002", "2005")
+    )
+    assert store.claim_due() == [] and store.running(name) is None
+    statuses = [r["status"] for r in directory.db["conference_calls"].rows]
+    assert statuses == ["no_answer", "not_called", "not_called"]
