@@ -79,6 +79,7 @@ def _refused(caller: Member, dialed: str, reason: str) -> str:
     return refuse_route(reason, tags)
 
 
+ALREADY_CALLED = "already_called"  # an invitation of someone in it or being called into it
 CASE_CONFERENCE_MAX = 20  # members in one case conference (its leaders always get in)
 
 
@@ -194,8 +195,11 @@ class BridgeRoutes:
             [(invitee.id, False)],
             leader.id,
         )
-        if calls:
-            self.calls_requested()
+        if not calls:
+            # In it already, or being called: no call is made, and the leader hears so.
+            log.info("%s is already in %s or called into it", invitee.extension, conference)
+            return refuse_route(ALREADY_CALLED, "")
+        self.calls_requested()
         log.info("%s invites %s into %s", leader.extension, invitee.extension, conference)
         return v.ACTION_INVITED
 

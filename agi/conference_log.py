@@ -136,6 +136,8 @@ class ConferenceLog:
         row = self._row(event, None, now())
         if row is not None:
             self.contacts.write_rows([row])
+            # Left: an invitation may call them in again.
+            ConferenceStore(self.db).left(row["dialed"], row["caller_member_id"])
 
     async def catch_up(self, ami: AmiLink) -> int:
         """After the AMI link came (back) up: log whoever is in a conference now and was not

@@ -195,9 +195,6 @@ def invite_cmd(s: Settings, case: str, extension: str) -> None:
     calls, refusal = invite_by_admin(Directory(db), name, extension, audit.cli_actor())
     if refusal:
         raise click.ClickException(refusal)
-    if not calls:
-        click.echo(f"{extension.strip()} is already called into {name}")
-        return
     _print_calls(db, name, calls)
 
 

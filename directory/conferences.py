@@ -3,9 +3,10 @@
 One running conference per ConfBridge name (a partial unique index): a case conference
 started twice, from two phones or the CLI at once, is one bridge, and nobody already being
 called or in it is called again. A call is `requested` until the service claims it
-(`calling`), then `answered`, `no_answer` (two tries, the leader told) or `failed`; a call
-held back for a leader who was not reached is `not_called`, one taken when the conference
-had no leader any more `turned_away`.
+(`calling`), then `answered` (`left` once they left it: an invitation calls them again),
+`no_answer` (two tries, the leader told) or `failed`; a call held back for a leader who was
+not reached is `not_called`, one taken when the conference had no leader any more
+`turned_away`.
 """
 
 from __future__ import annotations
@@ -232,6 +233,17 @@ class ConferenceStore:
             self.db.execute(
                 "UPDATE conference_calls SET status = ?, updated_at = ? WHERE id = ?",
                 (status, audit.now(), call_id),
+            )
+
+    def left(self, bridge: str, member_id: int) -> None:
+        """The member left the running conference `bridge` (ConfbridgeLeave): they may be
+        called into it again."""
+        with writing(self.db):
+            self.db.execute(
+                "UPDATE conference_calls SET status = 'left', updated_at = ? "
+                "WHERE status = 'answered' AND member_id = ? AND conference_id IN "
+                "(SELECT id FROM conferences WHERE bridge = ? AND ended_at IS NULL)",
+                (audit.now(), member_id, bridge),
             )
 
     def turned_away(self, bridge: str, member_id: int) -> None:

@@ -480,12 +480,15 @@ def test_from_the_cli_nobody_else_is_called_when_the_leader_is_not_reached(pbx: 
     assert "no conference is running" in pbx.cug("conference", "list").stdout
 
 
+def bens_case(pbx: Pbx) -> tuple[int, Phone, int]:
+    """A neglect case of Ben's (Sarah leads its conference), his phone, and an AMI mark."""
+    return open_case(pbx, "neglect", "3003"), pbx.phone("3003"), pbx.ami.mark()
+
+
 def test_someone_who_takes_the_call_after_the_leader_hung_up_is_told_and_the_call_ends(
     pbx: Pbx, conference_code: str
 ) -> None:
-    case = open_case(pbx, "neglect", "3003")
-    ben = pbx.phone("3003")
-    mark = pbx.ami.mark()
+    case, ben, mark = bens_case(pbx)
     with registered(ben), ben.behaving("key", key_ms=KEY_MS) as ben_trace:
         # Sarah starts it from her phone and hangs up while Ben's phone rings; Ben presses 1
         # after she left.
@@ -505,3 +508,37 @@ def test_someone_who_takes_the_call_after_the_leader_hung_up_is_told_and_the_cal
     assert pulled_in(pbx, mark) == ["3003"]
     joins = [e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeJoin")]
     assert joins == [who(pbx, "3001")]  # Ben was never put on hold music alone
+
+
+def test_someone_who_left_is_called_again_and_an_invitation_that_calls_nobody_says_so(
+    pbx: Pbx, conference_code: str
+) -> None:
+    case, ben, mark = bens_case(pbx)
+    sarah = None
+    try:
+        with registered(ben):
+            with ben.behaving("key", key_ms=KEY_MS):
+                sarah = join(pbx.phone("3001"), f"*{case}*{conference_code}", hold_ms=60000)
+                ben_in = f"CUG_CONF_MEMBER={pbx.member_id('3003')}-{pbx.member_id('3001')}"
+                first = pbx.ami.wait_for(
+                    mark, "ConfbridgeJoin", lambda e: e.get("ChanVariable") == ben_in, 40
+                )
+                # In it: inviting him again makes no call, and the admin is told so.
+                again = pbx.cug("conference", "invite", str(case), "3003", check=False)
+                assert again.returncode != 0 and "already in" in again.stderr
+                left_mark = pbx.ami.mark()
+                pbx.cli(f"confbridge kick cug-case-{case} {first['Channel']}")
+                pbx.ami.wait_for(
+                    left_mark, "ConfbridgeLeave", lambda e: e.get("ChanVariable") == ben_in
+                )
+            # He left: invited again, he is called again and back in.
+            with ben.behaving("key", key_ms=KEY_MS):
+                back_mark = pbx.ami.mark()
+                out = pbx.cug("conference", "invite", str(case), "3003").stdout
+                assert "1 to call" in out
+                joined(pbx, back_mark, "3003", timeout=40)
+    finally:
+        if sarah is not None and sarah.running():
+            sarah.hang_up_now()
+        pbx.cli(f"confbridge kick cug-case-{case} all")
+    assert pulled_in(pbx, mark) == ["3003", "3003"]

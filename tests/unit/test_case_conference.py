@@ -280,3 +280,26 @@ def test_a_leader_who_is_not_reached_means_nobody_else_is_called(directory: Dire
     assert store.claim_due() == [] and store.running(name) is None
     statuses = [r["status"] for r in directory.db["conference_calls"].rows]
     assert statuses == ["no_answer", "not_called", "not_called"]
+
+
+def test_an_invitation_that_calls_nobody_says_so_and_someone_who_left_is_called_again(
+    directory: Directory,
+) -> None:
+    from agi.case_conferences import invite_by_admin
+
+    case = new_case(directory, "hiv")
+    conference = f"cug-case-{case}"
+    start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    routes = BridgeRoutes(directory)
+    grace, okello = member(directory, "2001"), member(directory, "2002")
+    store = ConferenceStore(directory.db)
+    for call in store.claim_due():
+        store.settle(call.id, "answered")
+    # Okello is in it: the leader's keypad hears a refusal, the CLI/API an error.
+    assert routes.invite(str(grace.id), conference, "2002").startswith("refuse|already_called")
+    calls, why = invite_by_admin(directory, conference, "2002", "cli:admin")
+    assert calls == [] and "already in" in why
+    # He left (ConfbridgeLeave): invited again, he is called again.
+    store.left(conference, okello.id)
+    assert routes.invite(str(grace.id), conference, "2002") == "invited"
+    assert [c.member_id for c in store.claim_due()] == [okello.id]
