@@ -34,10 +34,11 @@ from agi.contact_log import ContactLog, participation_contact
 from agi.fastagi import AgiCall
 from agi.variables import CONTEXT_CONFERENCE_JOIN, CONTEXT_LEG
 from directory.audit import now
+from directory.bridges import BridgeStore
 from directory.conferences import ConferenceCall, ConferenceStore
 from directory.lookup import Directory
 from directory.model import Member
-from routing.bridges import LEADER_MENU, LEADER_PROFILE, MEMBER_MENU, MEMBER_PROFILE
+from routing.bridges import BRIDGE_PREFIX, Bridge, Seat, profile
 from routing.case_conference import ConferenceRefusal
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,10 @@ def originate_action(
     ring_seconds: int,
     answer_seconds: int,
     attempt: int,
+    bridge: Bridge | None = None,
 ) -> dict[str, str | list[str]]:
-    """The Originate for one try of `call` (every value the service's own)."""
+    """The Originate for one try of `call` (every value the service's own). `bridge`: the
+    standing bridge it calls into (its user profile, --stays or not, and member limit)."""
     inviter = call.invited_by or (leader.id if leader else None)
     who = f"{member.id}-{call.invited_by}" if call.invited_by else str(member.id)
     shown = leader.extension if leader else "0"
@@ -65,7 +68,8 @@ def originate_action(
     leg_tags = encode(
         CallTags(dialed=call.bridge, caller_id=inviter, callee_id=member.id, case_id=call.case_id)
     )
-    profile, menu = (LEADER_PROFILE, LEADER_MENU) if call.leader else (MEMBER_PROFILE, MEMBER_MENU)
+    seat = Seat.LEADER if call.leader else Seat.MEMBER
+    user, menu = profile(seat, bridge.ends_with_leader if bridge else True)
     return {
         "Action": "Originate",
         "Channel": f"Local/{member.extension}-{mobile}-c-1@{CONTEXT_LEG}/n",
@@ -82,9 +86,9 @@ def originate_action(
             f"__CUG_CONF={call.bridge}",
             f"CUG_CONF_MEMBER={who}",
             f"CUG_CONF_TAGS={conference_tags(member.id, call.bridge, call.invited_by)}",
-            f"CUG_CONF_PROFILE={profile}",
+            f"CUG_CONF_PROFILE={user}",
             f"CUG_CONF_MENU={menu}",
-            f"CUG_CONF_MAX={MAX_MEMBERS}",
+            f"CUG_CONF_MAX={bridge.max_members if bridge else MAX_MEMBERS}",
         ],
         "ActionID": f"{ACTION_PREFIX}{call.id}-{attempt}",
     }
@@ -121,6 +125,7 @@ class ConferenceCalls:
     ) -> None:
         self.store = ConferenceStore(db)
         self.directory = Directory(db)
+        self.bridges = BridgeStore(db)
         self.ami = ami
         self.contacts = contacts
         self.notify = notify
@@ -167,6 +172,8 @@ class ConferenceCalls:
             self.store.settle(call.id, "failed")
             return
         mobile = member.phone if self.trunk else ""
+        bridge_id = call.bridge.removeprefix(BRIDGE_PREFIX)
+        bridge = self.bridges.get(int(bridge_id)) if bridge_id.isdigit() else None
         outcomes: list[str] = []
         for attempt in (1, 2):
             if attempt == 2:
@@ -177,7 +184,14 @@ class ConferenceCalls:
                     )
                     break
             action = originate_action(
-                call, member, leader, mobile, self.ring_seconds, self.answer_seconds, attempt
+                call,
+                member,
+                leader,
+                mobile,
+                self.ring_seconds,
+                self.answer_seconds,
+                attempt,
+                bridge,
             )
             log.info("conference %s: calling %s (try %d)", call.bridge, member.extension, attempt)
             self.placed += 1

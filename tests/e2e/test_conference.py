@@ -542,3 +542,46 @@ def test_someone_who_left_is_called_again_and_an_invitation_that_calls_nobody_sa
             sarah.hang_up_now()
         pbx.cli(f"confbridge kick cug-case-{case} all")
     assert pulled_in(pbx, mark) == ["3003", "3003"]
+
+
+STAYS_CODE = "152"
+
+
+def test_on_a_stays_bridge_the_members_talk_on_when_the_leader_leaves(pbx: Pbx) -> None:
+    out = pbx.cug(
+        "conference",
+        "add-bridge",
+        "--code",
+        STAYS_CODE,
+        "--district",
+        "Oyam",
+        "--label",
+        "Stays",
+        "--stays",
+    ).stdout
+    stays = int(out.split()[1])
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), STAYS_CODE, hold_ms=30000)
+    ben = join(pbx.phone("3003"), STAYS_CODE, hold_ms=30000)
+    try:
+        joined(pbx, mark, "3002")
+        joined(pbx, mark, "3003")
+        sarah = join(pbx.phone("3001"), STAYS_CODE, hold_ms=7000)  # hears "2 others" first
+        joined(pbx, mark, "3001")
+        sarah.wait()
+        pbx.ami.wait_for(
+            mark, "ConfbridgeLeave", lambda e: e.get("ChanVariable") == who(pbx, "3001")
+        )
+        time.sleep(1)
+        # The leader left: the bridge goes on, and the others talk on (not back on hold).
+        (room,) = json.loads(pbx.cug("conference", "list", "--json").stdout)
+        assert room["name"] == f"cug-bridge-{stays}"
+        waiting = {p["member_id"]: p["waiting"] for p in room["participants"]}
+        assert waiting == {pbx.member_id("3002"): False, pbx.member_id("3003"): False}
+        assert anna.running() and ben.running()
+    finally:
+        for phone in (anna, ben):
+            if phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick cug-bridge-{stays} all")
+        pbx.cug("directory", "short-codes", "remove", STAYS_CODE, check=False)

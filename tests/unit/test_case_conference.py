@@ -303,3 +303,26 @@ def test_an_invitation_that_calls_nobody_says_so_and_someone_who_left_is_called_
     store.left(conference, okello.id)
     assert routes.invite(str(grace.id), conference, "2002") == "invited"
     assert [c.member_id for c in store.claim_due()] == [okello.id]
+
+
+def test_a_call_into_a_stays_bridge_gets_its_profile_and_member_limit(
+    directory: Directory,
+) -> None:
+    from directory.bridges import BridgeStore
+
+    bridge = BridgeStore(directory.db).add("Stays", "Oyam", None, None, 7, False, "test")
+    grace = member(directory, "2001")
+    ConferenceStore(directory.db).start(
+        bridge.conference,
+        None,
+        "member:2001",
+        grace.id,
+        [(member(directory, "2007").id, False)],
+        grace.id,
+    )
+    (call,) = ConferenceStore(directory.db).claim_due()
+    action = originate_action(call, member(directory, "2007"), grace, "", 6, 24, 1, bridge)
+    variables = dict(str(x).split("=", 1) for x in action["Variable"])
+    assert variables["CUG_CONF_PROFILE"] == "cug-member-stays"
+    assert variables["CUG_CONF_MENU"] == "cug-member-menu"
+    assert variables["CUG_CONF_MAX"] == "7"
