@@ -3,14 +3,16 @@ bridge), and the PIN a member of another district keys in (route `bridge-pin`).
 
 The answer is one CUG_ROUTE, as for every call (agi/call_plan.py):
 
-    bridge|<cdr tags>|<conference>|<user profile>|<menu>|<max members>|<who>
+    bridge|<cdr tags>|<conference>|<user profile>|<menu>|<max members>|<who>|<full tags>
     bridgepin|<cdr tags>|<bridge id>
     refuse|<reason>|<cdr tags>
 
 `<conference>` is the ConfBridge name (cug-bridge-<id>, cug-case-<case>), `<who>` the member's
 id, and the inviter's after a `-` for someone called in: the dialplan puts it in the channel
 variable CUG_CONF_MEMBER, which AMI's Confbridge events carry (manager.conf channelvars), so
-the contact log knows who joined. Every value is the service's own.
+the contact log knows who joined. `<full tags>`: the CDR tags of the call when the bridge is
+full (a refusal, conference_full; the dialplan counts those waiting for the leader too).
+Every value is the service's own.
 """
 
 from __future__ import annotations
@@ -32,10 +34,6 @@ from directory.model import Member, ShortCode
 from routing.bridges import (
     BRIDGE_PREFIX,
     CASE_PREFIX,
-    LEADER_MENU,
-    LEADER_PROFILE,
-    MEMBER_MENU,
-    MEMBER_PROFILE,
     Admission,
     Bridge,
     BridgeRefusal,
@@ -56,9 +54,13 @@ class PinPolicy:
     lock_minutes: int = 15
 
 
-def join_route(tags: str, conference: str, seat: Seat, bridge: Bridge, who: str) -> str:
-    user, menu = profile(seat, bridge.ends_with_leader)
-    return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{bridge.max_members}|{who}"
+def join_route(
+    caller: Member, conference: str, user: str, menu: str, max_members: int, who: str
+) -> str:
+    """The route into `conference` for `caller` (see above)."""
+    tags = conference_tags(caller.id, conference)
+    full = encode(CallTags(dialed=conference, caller_id=caller.id, refusal=FULL))
+    return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{max_members}|{who}|{full}"
 
 
 def conference_tags(member_id: int, conference: str, invited_by: int | None = None) -> str:
@@ -79,6 +81,7 @@ def _refused(caller: Member, dialed: str, reason: str) -> str:
     return refuse_route(reason, tags)
 
 
+FULL = "conference_full"  # a member over the bridge's limit (those waiting count)
 ALREADY_CALLED = "already_called"  # an invitation of someone in it or being called into it
 CASE_CONFERENCE_MAX = 20  # members in one case conference (its leaders always get in)
 
@@ -114,9 +117,8 @@ class BridgeRoutes:
         log.info("%s starts %s: %d people called in", caller.extension, name, len(calls))
         if calls:
             self.calls_requested()
-        tags = conference_tags(caller.id, name)
-        profile, menu = (LEADER_PROFILE, LEADER_MENU) if leads else (MEMBER_PROFILE, MEMBER_MENU)
-        return f"{v.ACTION_BRIDGE}|{tags}|{name}|{profile}|{menu}|{CASE_CONFERENCE_MAX}|{caller.id}"
+        user, menu = profile(Seat.LEADER if leads else Seat.MEMBER, True)
+        return join_route(caller, name, user, menu, CASE_CONFERENCE_MAX, str(caller.id))
 
     def route(self, caller: Member, code: ShortCode) -> str:
         """The route for an active member's call to a bridge short code."""
@@ -137,8 +139,8 @@ class BridgeRoutes:
             return f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
         assert admission.seat is not None
         log.info("bridge %d: %s joins as %s", bridge.id, caller.extension, admission.seat.value)
-        tags = conference_tags(caller.id, bridge.conference)
-        return join_route(tags, bridge.conference, admission.seat, bridge, str(caller.id))
+        user, menu = profile(admission.seat, bridge.ends_with_leader)
+        return join_route(caller, bridge.conference, user, menu, bridge.max_members, str(caller.id))
 
     async def bridge_pin(self, call: AgiCall) -> None:
         """A member keyed in a bridge's PIN: arg 1 the endpoint, 2 the bridge id, 3 the PIN

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from agi.ami import FAILED_ORIGINATE, AmiLink, originate
-from agi.bridge_routes import conference_tags
+from agi.bridge_routes import FULL, conference_tags
 from agi.call_plan import encode_name
 from agi.call_tags import CallTags, encode
 from agi.conference_log import CONFERENCE_NAME
@@ -216,9 +216,10 @@ class ConferenceCalls:
 
     async def turned_away(self, call: AgiCall) -> None:
         """FastAGI `conference-turned-away`: arg 1 CUG_CONF_MEMBER (<member>-<inviter>), 2 the
-        conference. The member took the call into it when it had no leader any more (the
-        leader hung up while they were rung): they heard so and the call ended. Logged as a
-        refused contact (conference_ended) instead of a participation."""
+        conference, 3 the channel's unique id, 4 why: `ended`, they took the call when it had
+        no leader any more (the leader hung up while they were rung), or `full`, it was at
+        its member limit. They heard so and the call ended. Logged as a refused contact
+        (conference_ended, conference_full) instead of a participation."""
         who, conference = call.arg(1), call.arg(2)
         member, _, inviter = who.partition("-")
         if not member.isdigit() or not CONFERENCE_NAME.match(conference):
@@ -234,7 +235,8 @@ class ConferenceCalls:
             joined_at=None,
         )
         at = now()
-        row.update(placed_at=at, answered_at=at, ended_at=at, outcome="refused", refusal=ENDED)
+        refusal = FULL if call.arg(4) == "full" else ENDED
+        row.update(placed_at=at, answered_at=at, ended_at=at, outcome="refused", refusal=refusal)
         self.contacts.write_rows([row])
         log.info("conference %s had no leader: member %s told and hung up", conference, member)
 

@@ -547,19 +547,16 @@ def test_someone_who_left_is_called_again_and_an_invitation_that_calls_nobody_sa
 STAYS_CODE = "152"
 
 
-def test_on_a_stays_bridge_the_members_talk_on_when_the_leader_leaves(pbx: Pbx) -> None:
+def oyam_bridge(pbx: Pbx, code: str, *options: str) -> int:
+    """A new bridge of Oyam's on `code`, with `options` (--stays...): its id."""
     out = pbx.cug(
-        "conference",
-        "add-bridge",
-        "--code",
-        STAYS_CODE,
-        "--district",
-        "Oyam",
-        "--label",
-        "Stays",
-        "--stays",
+        "conference", "add-bridge", "--code", code, "--district", "Oyam", "--label", code, *options
     ).stdout
-    stays = int(out.split()[1])
+    return int(out.split()[1])
+
+
+def test_on_a_stays_bridge_the_members_talk_on_when_the_leader_leaves(pbx: Pbx) -> None:
+    stays = oyam_bridge(pbx, STAYS_CODE, "--stays")
     mark = pbx.ami.mark()
     anna = join(pbx.phone("3002"), STAYS_CODE, hold_ms=30000)
     ben = join(pbx.phone("3003"), STAYS_CODE, hold_ms=30000)
@@ -585,3 +582,35 @@ def test_on_a_stays_bridge_the_members_talk_on_when_the_leader_leaves(pbx: Pbx) 
                 phone.hang_up_now()
         pbx.cli(f"confbridge kick cug-bridge-{stays} all")
         pbx.cug("directory", "short-codes", "remove", STAYS_CODE, check=False)
+
+
+WAITING_CODE = "153"
+
+
+def test_those_waiting_for_the_leader_count_towards_the_member_limit(pbx: Pbx) -> None:
+    small = oyam_bridge(pbx, WAITING_CODE, "--max-members", "2")
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), WAITING_CODE, hold_ms=30000)
+    ben = join(pbx.phone("3003"), WAITING_CODE, hold_ms=30000)
+    sarah = None
+    try:
+        joined(pbx, mark, "3002")
+        joined(pbx, mark, "3003")
+        # Two wait for the leader: the bridge is full, the next caller hears so.
+        nakato = join(pbx.phone("3009"), WAITING_CODE, hold_ms=20000).wait(timeout=40)
+        assert nakato.code == 200 and nakato.ended_by_asterisk
+        joins = [e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeJoin")]
+        assert who(pbx, "3009") not in joins
+        (row,) = pbx.wait_contacts(
+            "refusal = 'conference_full' AND dialed = ?", (f"cug-bridge-{small}",)
+        )
+        assert row["caller_member_id"] == pbx.member_id("3009")
+        # The leader still gets in.
+        sarah = join(pbx.phone("3001"), WAITING_CODE, hold_ms=8000)
+        assert joined(pbx, mark, "3001")["Admin"] == "Yes"
+    finally:
+        for phone in (anna, ben, sarah):
+            if phone is not None and phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick cug-bridge-{small} all")
+        pbx.cug("directory", "short-codes", "remove", WAITING_CODE, check=False)

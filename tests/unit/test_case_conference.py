@@ -326,3 +326,19 @@ def test_a_call_into_a_stays_bridge_gets_its_profile_and_member_limit(
     assert variables["CUG_CONF_PROFILE"] == "cug-member-stays"
     assert variables["CUG_CONF_MENU"] == "cug-member-menu"
     assert variables["CUG_CONF_MAX"] == "7"
+
+
+def test_a_join_route_carries_the_tags_of_a_refusal_when_the_bridge_is_full(
+    directory: Directory,
+) -> None:
+    from agi.call_tags import decode
+
+    case = new_case(directory, "hiv")
+    code = directory.short_code("100")
+    assert code is not None
+    route = BridgeRoutes(directory).case_conference(
+        member(directory, "2001"), code, KeyedCase(str(case))
+    )
+    full = decode(route.split("|")[7])
+    assert full is not None and full.refusal == "conference_full" and not full.kind
+    assert full.caller_id == member(directory, "2001").id
