@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from agi import variables as v
@@ -46,6 +47,15 @@ from routing.case_conference import ConferenceRefusal
 from routing.case_link import KeyedCase
 
 log = logging.getLogger(__name__)
+
+
+# Set by the trunk's routes (agi/trunk_calls.py) for the call being routed when the caller
+# is known by their caller ID alone (cug.ini [callbacks] dial_in_pin off): a caller ID can be
+# forged, so such a call never gets a leader's seat (it joins a bridge as a member) and never
+# starts or joins a case conference. A context variable: each FastAGI call runs in a task of
+# its own, and the call routing between the two (agi/call_routing.py) need not carry it.
+CALLER_ID_ONLY: ContextVar[bool] = ContextVar("caller_id_only", default=False)
+NEEDS_PIN = "conference_needs_pin"  # a case conference from a caller known by caller ID alone
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,9 @@ class BridgeRoutes:
         reason: ConferenceRefusal | None = ConferenceRefusal.NO_CASE
         name, calls = "", []
         leads = True
+        if CALLER_ID_ONLY.get():
+            log.warning("case conference from %s by caller ID alone refused", caller.extension)
+            return _refused(caller, code.code, NEEDS_PIN)
         if keyed is not None and keyed.number is not None:
             # Asked before starting: whoever dials a conference someone else leads joins it
             # as a member (their own start is recorded as leading it).
@@ -125,6 +138,9 @@ class BridgeRoutes:
         bridge = self.bridges.get(code.bridge_id) if code.bridge_id is not None else None
         locked = self.bridges.pin_locked(caller.id)
         admission = admit(caller, bridge, locked)
+        if admission.seat is Seat.LEADER and CALLER_ID_ONLY.get():
+            log.warning("bridge call from %s by caller ID alone: a member's seat", caller.extension)
+            admission = Admission(seat=Seat.MEMBER)
         return self._answer(caller, code.code, bridge, admission)
 
     def _answer(

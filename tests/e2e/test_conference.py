@@ -614,3 +614,20 @@ def test_those_waiting_for_the_leader_count_towards_the_member_limit(pbx: Pbx) -
                 phone.hang_up_now()
         pbx.cli(f"confbridge kick cug-bridge-{small} all")
         pbx.cug("directory", "short-codes", "remove", WAITING_CODE, check=False)
+
+
+def test_over_the_trunk_a_supervisors_caller_id_alone_never_leads(
+    pbx: Pbx, bridge: int, conference_code: str
+) -> None:
+    # dial_in_pin is off here: a caller ID is all the trunk gives, and it can be forged.
+    trunk = pbx.trunk()
+    case = open_case(pbx, "neglect", "3003")
+    mark = pbx.ami.mark()
+    sarah_mobile = pbx.member("3001")["phone"]
+    # A case conference is not started (it would call people in and let the caller hear it).
+    assert trunk.call(f"*{case}*{conference_code}", caller=sarah_mobile).code == 403
+    # Her bridge: joined as a member (waiting for a leader), not as its leader.
+    assert trunk.call(CODE, caller=sarah_mobile, talk_ms=3000).code == 200
+    assert joined(pbx, mark, "3001")["Admin"] == "No"
+    assert pulled_in(pbx, mark) == []
+    assert pbx.contacts("refusal = 'conference_needs_pin' AND case_id IS NULL")

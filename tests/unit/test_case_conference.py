@@ -342,3 +342,27 @@ def test_a_join_route_carries_the_tags_of_a_refusal_when_the_bridge_is_full(
     full = decode(route.split("|")[7])
     assert full is not None and full.refusal == "conference_full" and not full.kind
     assert full.caller_id == member(directory, "2001").id
+
+
+def test_a_caller_known_by_caller_id_alone_gets_no_leaders_seat(directory: Directory) -> None:
+    from agi.bridge_routes import CALLER_ID_ONLY
+    from tests.unit.test_bridges import add_bridge
+
+    add_bridge(directory, "105")
+    routes = BridgeRoutes(directory)
+    grace = member(directory, "2001")
+    case = new_case(directory, "hiv")
+    conference = directory.short_code("100")
+    code = directory.short_code("105")
+    assert code is not None and conference is not None
+    assert routes.route(grace, code).split("|")[3] == "cug-leader"
+    trust = CALLER_ID_ONLY.set(True)
+    try:
+        # Over the trunk with no PIN: a forged caller ID must not lead, nor start a case
+        # conference (it calls people in and hears the case).
+        assert routes.route(grace, code).split("|")[3] == "cug-member"
+        refused = routes.case_conference(grace, conference, KeyedCase(str(case)))
+        assert refused.startswith("refuse|conference_needs_pin|")
+    finally:
+        CALLER_ID_ONLY.reset(trust)
+    assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
