@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 ACTION_PREFIX = "cug-conference-"
 MAX_MEMBERS = 20
 NO_LEADER = ConferenceRefusal.NO_LEADER.value
+NOT_KNOWN = {"Response": "Unknown"}  # no answer to the Originate: the AMI link dropped
 ENDED = "conference_ended"  # taken when its leader had gone: told so, not put in
 
 
@@ -199,11 +200,19 @@ class ConferenceCalls:
                 self.ami,
                 action,
                 self.ring_seconds + self.answer_seconds,  # type: ignore[arg-type]
+                lost=NOT_KNOWN,
             )
             if answer.get("Response") == "Success":
                 self.store.tried(call.id, "answered")
                 self.store.settle(call.id, "answered")
                 return
+            if answer is NOT_KNOWN or not answer:
+                # The AMI link dropped while the call rang (no OriginateResponse came, or
+                # none in time): they may have taken it. Not a no-answer, and not tried again
+                # (they may be in the conference).
+                self.store.tried(call.id, "unknown")
+                outcomes.append("unknown/link")
+                break
             # A cug-leg channel that was not taken ends the same way for Asterisk whether the
             # phone rang out, was declined or could not be reached (OriginateResponse Reason
             # 0): all are "did not answer"; busy (5) is told apart, the raw reason kept.
@@ -269,15 +278,23 @@ class ConferenceCalls:
         """Logged with how each try ended; a phone that rang out on any try did not answer."""
         plain = [o.split("/")[0] for o in outcomes]
         outcome = next((o for o in ("no_answer", "busy") if o in plain), "failed")
-        self.store.settle(call.id, "no_answer")
+        if plain and plain[-1] == "unknown":
+            outcome = "unknown"  # how the last try went is not known (the AMI link dropped)
+        self.store.settle(call.id, "unknown" if outcome == "unknown" else "no_answer")
         row = unjoined_contact(call, member.id, outcome, link_note="tries:" + ",".join(outcomes))
         self.contacts.write_rows([row])
         log.info("conference %s: %s not reached (%s)", call.bridge, member.extension, outcome)
         lead = call.invited_by or call.leader_member_id
         if self.notify is not None and lead and lead != member.id:
             case = f" on case {call.case_id}" if call.case_id else ""
-            self.notify(
-                lead,
-                f"{member.name} ({member.extension}) did not answer the call into the "
-                f"conference{case}; tried twice. The conference goes on without them.",
-            )
+            if outcome == "unknown":
+                text = (
+                    f"It is not known whether {member.name} ({member.extension}) took the call "
+                    f"into the conference{case}: the link to the phone system was lost."
+                )
+            else:
+                text = (
+                    f"{member.name} ({member.extension}) did not answer the call into the "
+                    f"conference{case}; tried twice. The conference goes on without them."
+                )
+            self.notify(lead, text)

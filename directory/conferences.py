@@ -4,9 +4,9 @@ One running conference per ConfBridge name (a partial unique index): a case conf
 started twice, from two phones or the CLI at once, is one bridge, and nobody already being
 called or in it is called again. A call is `requested` until the service claims it
 (`calling`), then `answered` (`left` once they left it: an invitation calls them again),
-`no_answer` (two tries, the leader told) or `failed`; a call held back for a leader who was
-not reached is `not_called`, one taken when the conference had no leader any more
-`turned_away`.
+`no_answer` (two tries, the leader told), `unknown` (the AMI link dropped while it rang) or
+`failed`; a call held back for a leader who was not reached is `not_called`, one taken when
+the conference had no leader any more `turned_away`.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ _LIVE = ("requested", "calling", "answered")
 _LEADER_CALLED = (
     "EXISTS (SELECT 1 FROM conference_calls l WHERE l.conference_id = c.id AND l.leader = 1)"
 )
+# (A leader's call whose outcome is not known, the AMI link dropped, may have been taken:
+# the others are called; should no leader be in, each is told so when they answer.)
 _LEADER_REACHED = (
     "EXISTS (SELECT 1 FROM conference_calls l WHERE l.conference_id = c.id AND l.leader = 1 "
-    "AND l.status IN ('answered', 'left'))"
+    "AND l.status IN ('answered', 'left', 'unknown'))"
 )
 _LEADER_RINGING = (
     "EXISTS (SELECT 1 FROM conference_calls l WHERE l.conference_id = c.id AND l.leader = 1 "

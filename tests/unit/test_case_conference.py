@@ -366,3 +366,55 @@ def test_a_caller_known_by_caller_id_alone_gets_no_leaders_seat(directory: Direc
     finally:
         CALLER_ID_ONLY.reset(trust)
     assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
+
+
+class _LinkDrops:
+    """An AMI link that drops while the Originate rings: no answer comes (panoramisk's
+    future times out), or only the action's first reply, without OriginateResponse."""
+
+    up = True
+
+    def __init__(self, partial: bool) -> None:
+        self.partial = partial
+        self.sent = 0
+
+    async def action(self, action: dict, timeout: float = 10) -> object:
+        self.sent += 1
+        if self.partial:
+            return [{"Response": "Success", "Message": "Originate successfully queued"}]
+        raise TimeoutError
+
+
+def test_a_call_whose_outcome_was_lost_with_the_ami_link_is_not_a_no_answer(
+    directory: Directory,
+) -> None:
+    import asyncio
+
+    from agi.conference_calls import ConferenceCalls
+    from agi.contact_log import ContactLog
+
+    told: list[str] = []
+    for partial in (False, True):
+        case = new_case(directory, "hiv")
+        start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+        ami = _LinkDrops(partial)
+        calls = ConferenceCalls(
+            directory.db,
+            ami,  # type: ignore[arg-type]
+            ContactLog(directory.db),
+            lambda member_id, text: told.append(text),
+            ring_seconds=1,
+            answer_seconds=1,
+            trunk=False,
+            retry_after=0,
+        )
+        first, *_ = ConferenceStore(directory.db).claim_due()
+        asyncio.run(calls._call(first))
+        assert ami.sent == 1  # not tried again: they may be in the conference
+        assert directory.db["conference_calls"].get(first.id)["status"] == "unknown"
+        (row,) = directory.db.execute(
+            "SELECT outcome FROM contacts WHERE source_key = ?", (f"conference:call-{first.id}",)
+        ).fetchall()
+        assert row[0] == "unknown"
+        assert told and "It is not known whether" in told[-1] and "did not answer" not in told[-1]
+        ConferenceStore(directory.db).end(f"cug-case-{case}")
