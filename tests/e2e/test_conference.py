@@ -631,3 +631,14 @@ def test_over_the_trunk_a_supervisors_caller_id_alone_never_leads(
     assert joined(pbx, mark, "3001")["Admin"] == "No"
     assert pulled_in(pbx, mark) == []
     assert pbx.contacts("refusal = 'conference_needs_pin' AND case_id IS NULL")
+
+
+def test_an_admins_choice_of_leader_must_be_one_of_the_cases_leaders(pbx: Pbx) -> None:
+    case = open_case(pbx, "neglect", "3003")
+    mark = pbx.ami.mark()
+    # A worker, the police: refused with the reason (another district's leader: unit tests).
+    for lead in ("3002", "3004"):
+        refused = pbx.cug("conference", "start", str(case), "--leader", lead, check=False)
+        assert refused.returncode != 0 and "conference_not_a_leader" in refused.stderr
+    time.sleep(1)
+    assert pulled_in(pbx, mark) == []

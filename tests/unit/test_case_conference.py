@@ -418,3 +418,24 @@ def test_a_call_whose_outcome_was_lost_with_the_ami_link_is_not_a_no_answer(
         assert row[0] == "unknown"
         assert told and "It is not known whether" in told[-1] and "did not answer" not in told[-1]
         ConferenceStore(directory.db).end(f"cug-case-{case}")
+
+
+def test_an_admins_choice_of_leader_is_held_to_the_role_and_the_district(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "neglect")
+    for lead, reason in (
+        ("2003", ConferenceRefusal.NOT_A_LEADER),  # a worker
+        ("2004", ConferenceRefusal.NOT_A_LEADER),  # police
+        ("2011", ConferenceRefusal.OTHER_DISTRICT),  # Jinja's supervisor
+    ):
+        _, calls, refusal = start_case_conference(
+            directory, case, None, "cli:admin", member(directory, lead)
+        )
+        assert refusal is reason and calls == []
+    assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
+    # Oyam's probation officer may lead it.
+    _, calls, refusal = start_case_conference(
+        directory, case, None, "cli:admin", member(directory, "2006")
+    )
+    assert refusal is None and calls
