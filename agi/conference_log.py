@@ -57,6 +57,7 @@ class Participant:
 class Conference:
     name: str
     locked: bool = False
+    muted: bool = False  # the leader muted everyone else (key 2); ConfbridgeList shows self-mute
     participants: list[Participant] = field(default_factory=list)
 
 
@@ -93,7 +94,9 @@ async def running_conferences(ami: AmiLink) -> list[Conference]:
         name = room.get("Conference", "")
         if room.get("Event") != "ConfbridgeListRooms" or not CONFERENCE_NAME.match(name):
             continue
-        conference = Conference(name, locked=room.get("Locked") == "Yes")
+        conference = Conference(
+            name, locked=room.get("Locked") == "Yes", muted=room.get("Muted") == "Yes"
+        )
         listed = _messages(await ami.action({"Action": "ConfbridgeList", "Conference": name}))
         conference.participants = [
             _participant(e) for e in listed if e.get("Event") == "ConfbridgeList"

@@ -4,6 +4,7 @@ AMI (ConfbridgeJoin / ConfbridgeLeave / ConfbridgeEnd), not from what the servic
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -642,3 +643,46 @@ def test_an_admins_choice_of_leader_must_be_one_of_the_cases_leaders(pbx: Pbx) -
         assert refused.returncode != 0 and "conference_not_a_leader" in refused.stderr
     time.sleep(1)
     assert pulled_in(pbx, mark) == []
+
+
+def listed(pbx: Pbx) -> dict[str, dict]:
+    """The running conferences by name, as `cug conference list --json` has them."""
+    return {c["name"]: c for c in json.loads(pbx.cug("conference", "list", "--json").stdout)}
+
+
+def test_the_leaders_keys_mute_lock_remove_the_last_and_count(pbx: Pbx, bridge: int) -> None:
+    name = f"cug-bridge-{bridge}"
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), CODE, hold_ms=40000)
+    ben = sarah = None
+    try:
+        joined(pbx, mark, "3002")
+        ben = join(pbx.phone("3003"), CODE, hold_ms=40000)
+        joined(pbx, mark, "3003")
+        # Sarah joins (she hears "there are 2 others in the conference", then all hear that
+        # it begins: 7 s before her keys count) and presses 2 (mute everyone else), 3 (lock),
+        # 4 (remove the last to join: Ben), 5 (how many), 1 (mute herself).
+        sarah = join(pbx.phone("3001"), CODE, hold_ms=35000, keys="2 3 4 5 1", pause_ms=9500)
+        joined(pbx, mark, "3001")
+        pbx.ami.wait_for(
+            mark, "ConfbridgeLeave", lambda e: e.get("ChanVariable") == who(pbx, "3003"), 30
+        )
+        assert sarah.running() and anna.running()  # only Ben was removed
+        deadline = time.monotonic() + 15
+        while True:
+            room = listed(pbx)[name]
+            muted = {p["member_id"]: p["muted"] for p in room["participants"]}
+            if muted.get(pbx.member_id("3001")) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        # Locked, everyone else muted (and so the conference), and Sarah muted herself.
+        assert room["locked"] and room["muted"]
+        assert muted == {pbx.member_id("3001"): True, pbx.member_id("3002"): True}
+        assert f"{name} (locked, muted): 2 in it" in pbx.cug("conference", "list").stdout
+        said = "\n".join(log.read_text(errors="replace") for log in pbx.asterisk_logs())
+        assert re.search(r"<PJSIP/3001-[0-9a-f]+> Playing 'conf-onlyone", said)
+    finally:
+        for phone in (anna, ben, sarah):
+            if phone is not None and phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick {name} all")
