@@ -247,7 +247,7 @@ class ConferenceCalls:
         refusal = FULL if call.arg(4) == "full" else ENDED
         row.update(placed_at=at, answered_at=at, ended_at=at, outcome="refused", refusal=refusal)
         self.contacts.write_rows([row])
-        log.info("conference %s had no leader: member %s told and hung up", conference, member)
+        log.info("conference %s: member %s turned away (%s)", conference, member, refusal)
 
     def _leader_not_reached(self, dropped: list[ConferenceCall]) -> None:
         """The leader was called and not reached: the others, held back until a leader

@@ -172,6 +172,22 @@ def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
             "placed_at": "2026-12-04T14:02:00+00:00",
             "outcome": "no_answer",
         },
+        # Turned away (the conference was full), and one whose call was lost with the link.
+        {
+            **participation_contact(
+                "away-4", member_id=member(directory, "2007").id, conference=name, joined_at=None
+            ),
+            "placed_at": "2026-12-04T14:03:00+00:00",
+            "outcome": "refused",
+            "refusal": "conference_full",
+        },
+        {
+            **participation_contact(
+                "call-5", member_id=member(directory, "2006").id, conference=name, joined_at=None
+            ),
+            "placed_at": "2026-12-04T14:04:00+00:00",
+            "outcome": "unknown",
+        },
     ]
     ContactLog(directory.db).write_rows(rows)
     ConferenceStore(directory.db).end(name)
@@ -180,7 +196,8 @@ def test_a_case_shows_its_conference_who_took_part_and_who_did_not_answer(
     (conference,) = case_conferences(directory.db, case)
     assert describe(conference) == (
         "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
-        "Dr. Acen Sarah (2005) did not answer"
+        "Dr. Acen Sarah (2005) did not answer; Ayo Betty (2007) not put in (no leader, or "
+        "full); Ogwang Peter (2006) not known whether they took the call"
     )
 
 
