@@ -93,15 +93,24 @@ class AmiLink:
 FAILED_ORIGINATE = {"Response": "Failure", "Reason": "1"}  # Asterisk's "failed" Reason
 
 
-async def originate(ami: AmiLink, action: dict[str, str], ring_seconds: float) -> dict[str, str]:
+async def originate(
+    ami: AmiLink,
+    action: dict[str, str],
+    ring_seconds: float,
+    lost: dict[str, str] = FAILED_ORIGINATE,
+) -> dict[str, str]:
     """Place an asynchronous Originate and wait for how it went: Asterisk's OriginateResponse
     (Response Success once answered, else Failure with a Reason), or FAILED_ORIGINATE when
-    the action could not be sent or was refused."""
+    the action could not be sent or was refused. `lost`: what to answer when no answer came
+    in time (the AMI link dropped while the call may ring or be taken)."""
     try:
         reply = await ami.action(action, timeout=ring_seconds + 15)
-    except (ConnectionError, TimeoutError) as exc:
+    except ConnectionError as exc:
         log.warning("%s not placed: %s", action.get("ActionID", "Originate"), exc)
         return FAILED_ORIGINATE
+    except TimeoutError:
+        log.warning("%s: no answer from Asterisk in time", action.get("ActionID", "Originate"))
+        return lost
     for message in reply if isinstance(reply, list) else [reply]:
         if str(message.get("Event", "")) == "OriginateResponse":
             return {str(k): str(v) for k, v in message.items()}

@@ -3,20 +3,23 @@ bridge), and the PIN a member of another district keys in (route `bridge-pin`).
 
 The answer is one CUG_ROUTE, as for every call (agi/call_plan.py):
 
-    bridge|<cdr tags>|<conference>|<user profile>|<menu>|<max members>|<who>
+    bridge|<cdr tags>|<conference>|<user profile>|<menu>|<max members>|<who>|<full tags>
     bridgepin|<cdr tags>|<bridge id>
     refuse|<reason>|<cdr tags>
 
 `<conference>` is the ConfBridge name (cug-bridge-<id>, cug-case-<case>), `<who>` the member's
 id, and the inviter's after a `-` for someone called in: the dialplan puts it in the channel
 variable CUG_CONF_MEMBER, which AMI's Confbridge events carry (manager.conf channelvars), so
-the contact log knows who joined. Every value is the service's own.
+the contact log knows who joined. `<full tags>`: the CDR tags of the call when the bridge is
+full (a refusal, conference_full; the dialplan counts those waiting for the leader too).
+Every value is the service's own.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from agi import variables as v
@@ -32,10 +35,6 @@ from directory.model import Member, ShortCode
 from routing.bridges import (
     BRIDGE_PREFIX,
     CASE_PREFIX,
-    LEADER_MENU,
-    LEADER_PROFILE,
-    MEMBER_MENU,
-    MEMBER_PROFILE,
     Admission,
     Bridge,
     BridgeRefusal,
@@ -50,15 +49,28 @@ from routing.case_link import KeyedCase
 log = logging.getLogger(__name__)
 
 
+# Set by the trunk's routes (agi/trunk_calls.py) for the call being routed when the caller
+# is known by their caller ID alone (cug.ini [callbacks] dial_in_pin off): a caller ID can be
+# forged, so such a call never gets a leader's seat (it joins a bridge as a member) and never
+# starts or joins a case conference. A context variable: each FastAGI call runs in a task of
+# its own, and the call routing between the two (agi/call_routing.py) need not carry it.
+CALLER_ID_ONLY: ContextVar[bool] = ContextVar("caller_id_only", default=False)
+NEEDS_PIN = "conference_needs_pin"  # a case conference from a caller known by caller ID alone
+
+
 @dataclass(frozen=True)
 class PinPolicy:
     attempts: int = 3  # wrong PINs in a row before a caller is locked out
     lock_minutes: int = 15
 
 
-def join_route(tags: str, conference: str, seat: Seat, bridge: Bridge, who: str) -> str:
-    user, menu = profile(seat, bridge.ends_with_leader)
-    return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{bridge.max_members}|{who}"
+def join_route(
+    caller: Member, conference: str, user: str, menu: str, max_members: int, who: str
+) -> str:
+    """The route into `conference` for `caller` (see above)."""
+    tags = conference_tags(caller.id, conference)
+    full = encode(CallTags(dialed=conference, caller_id=caller.id, refusal=FULL))
+    return f"{v.ACTION_BRIDGE}|{tags}|{conference}|{user}|{menu}|{max_members}|{who}|{full}"
 
 
 def conference_tags(member_id: int, conference: str, invited_by: int | None = None) -> str:
@@ -79,6 +91,8 @@ def _refused(caller: Member, dialed: str, reason: str) -> str:
     return refuse_route(reason, tags)
 
 
+FULL = "conference_full"  # a member over the bridge's limit (those waiting count)
+ALREADY_CALLED = "already_called"  # an invitation of someone in it or being called into it
 CASE_CONFERENCE_MAX = 20  # members in one case conference (its leaders always get in)
 
 
@@ -96,6 +110,9 @@ class BridgeRoutes:
         reason: ConferenceRefusal | None = ConferenceRefusal.NO_CASE
         name, calls = "", []
         leads = True
+        if CALLER_ID_ONLY.get():
+            log.warning("case conference from %s by caller ID alone refused", caller.extension)
+            return _refused(caller, code.code, NEEDS_PIN)
         if keyed is not None and keyed.number is not None:
             # Asked before starting: whoever dials a conference someone else leads joins it
             # as a member (their own start is recorded as leading it).
@@ -113,15 +130,17 @@ class BridgeRoutes:
         log.info("%s starts %s: %d people called in", caller.extension, name, len(calls))
         if calls:
             self.calls_requested()
-        tags = conference_tags(caller.id, name)
-        profile, menu = (LEADER_PROFILE, LEADER_MENU) if leads else (MEMBER_PROFILE, MEMBER_MENU)
-        return f"{v.ACTION_BRIDGE}|{tags}|{name}|{profile}|{menu}|{CASE_CONFERENCE_MAX}|{caller.id}"
+        user, menu = profile(Seat.LEADER if leads else Seat.MEMBER, True)
+        return join_route(caller, name, user, menu, CASE_CONFERENCE_MAX, str(caller.id))
 
     def route(self, caller: Member, code: ShortCode) -> str:
         """The route for an active member's call to a bridge short code."""
         bridge = self.bridges.get(code.bridge_id) if code.bridge_id is not None else None
         locked = self.bridges.pin_locked(caller.id)
         admission = admit(caller, bridge, locked)
+        if admission.seat is Seat.LEADER and CALLER_ID_ONLY.get():
+            log.warning("bridge call from %s by caller ID alone: a member's seat", caller.extension)
+            admission = Admission(seat=Seat.MEMBER)
         return self._answer(caller, code.code, bridge, admission)
 
     def _answer(
@@ -136,8 +155,8 @@ class BridgeRoutes:
             return f"{v.ACTION_BRIDGE_PIN}|{pin_tags(caller, dialed)}|{bridge.id}"
         assert admission.seat is not None
         log.info("bridge %d: %s joins as %s", bridge.id, caller.extension, admission.seat.value)
-        tags = conference_tags(caller.id, bridge.conference)
-        return join_route(tags, bridge.conference, admission.seat, bridge, str(caller.id))
+        user, menu = profile(admission.seat, bridge.ends_with_leader)
+        return join_route(caller, bridge.conference, user, menu, bridge.max_members, str(caller.id))
 
     async def bridge_pin(self, call: AgiCall) -> None:
         """A member keyed in a bridge's PIN: arg 1 the endpoint, 2 the bridge id, 3 the PIN
@@ -194,8 +213,11 @@ class BridgeRoutes:
             [(invitee.id, False)],
             leader.id,
         )
-        if calls:
-            self.calls_requested()
+        if not calls:
+            # In it already, or being called: no call is made, and the leader hears so.
+            log.info("%s is already in %s or called into it", invitee.extension, conference)
+            return refuse_route(ALREADY_CALLED, "")
+        self.calls_requested()
         log.info("%s invites %s into %s", leader.extension, invitee.extension, conference)
         return v.ACTION_INVITED
 

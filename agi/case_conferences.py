@@ -83,7 +83,8 @@ def invite_by_admin(
     directory: Directory, conference: str, extension: str, actor: str
 ) -> tuple[list[int], str]:
     """An admin (CLI, API) calls one more member into the running `conference`: the new
-    call's id (none when they are already being called or in it), or why not."""
+    call's id, or why not (also when they are in it or being called already: no call is
+    made; someone who took part and left is called again)."""
     store = ConferenceStore(directory.db)
     running = store.running(conference)
     if running is None:
@@ -95,4 +96,6 @@ def invite_by_admin(
     if conference.startswith(CASE_PREFIX):
         case_id = int(conference.removeprefix(CASE_PREFIX))
     _, calls, _ = store.start(conference, case_id, actor, running[1], [(invitee.id, False)], None)
+    if not calls:
+        return [], f"{invitee.extension} is already in {conference} or being called into it"
     return calls, ""

@@ -7,6 +7,13 @@ conference number 12") and must press 1 (cug-confirm): a voicemail box never joi
 then is the Originate answered and the member put into the conference. Someone who does not
 take the call is tried once more after `retry_after` seconds, then logged (a contact of kind
 conference, no_answer) and reported to the leader by text; the conference goes on.
+
+A conference whose leader is called (started from the CLI or the API) calls the others only
+once the leader took their call (directory/conferences.py); a leader not reached means
+nobody else is called (each logged, the leader told). Someone who takes a call into a
+conference that has no leader any more (the leader hung up while they were rung) is told so
+and the call ends (cug-conference-join): a call the service reports through
+`conference-turned-away`.
 """
 
 from __future__ import annotations
@@ -19,21 +26,28 @@ from collections.abc import Callable
 import sqlite_utils
 
 from agi.ami import FAILED_ORIGINATE, AmiLink, originate
-from agi.bridge_routes import conference_tags
+from agi.bridge_routes import FULL, conference_tags
 from agi.call_plan import encode_name
 from agi.call_tags import CallTags, encode
+from agi.conference_log import CONFERENCE_NAME
 from agi.contact_log import ContactLog, participation_contact
+from agi.fastagi import AgiCall
 from agi.variables import CONTEXT_CONFERENCE_JOIN, CONTEXT_LEG
 from directory.audit import now
+from directory.bridges import BridgeStore
 from directory.conferences import ConferenceCall, ConferenceStore
 from directory.lookup import Directory
 from directory.model import Member
-from routing.bridges import LEADER_MENU, LEADER_PROFILE, MEMBER_MENU, MEMBER_PROFILE
+from routing.bridges import BRIDGE_PREFIX, Bridge, Seat, profile
+from routing.case_conference import ConferenceRefusal
 
 log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "cug-conference-"
 MAX_MEMBERS = 20
+NO_LEADER = ConferenceRefusal.NO_LEADER.value
+NOT_KNOWN = {"Response": "Unknown"}  # no answer to the Originate: the AMI link dropped
+ENDED = "conference_ended"  # taken when its leader had gone: told so, not put in
 
 
 def originate_action(
@@ -44,8 +58,10 @@ def originate_action(
     ring_seconds: int,
     answer_seconds: int,
     attempt: int,
+    bridge: Bridge | None = None,
 ) -> dict[str, str | list[str]]:
-    """The Originate for one try of `call` (every value the service's own)."""
+    """The Originate for one try of `call` (every value the service's own). `bridge`: the
+    standing bridge it calls into (its user profile, --stays or not, and member limit)."""
     inviter = call.invited_by or (leader.id if leader else None)
     who = f"{member.id}-{call.invited_by}" if call.invited_by else str(member.id)
     shown = leader.extension if leader else "0"
@@ -53,7 +69,8 @@ def originate_action(
     leg_tags = encode(
         CallTags(dialed=call.bridge, caller_id=inviter, callee_id=member.id, case_id=call.case_id)
     )
-    profile, menu = (LEADER_PROFILE, LEADER_MENU) if call.leader else (MEMBER_PROFILE, MEMBER_MENU)
+    seat = Seat.LEADER if call.leader else Seat.MEMBER
+    user, menu = profile(seat, bridge.ends_with_leader if bridge else True)
     return {
         "Action": "Originate",
         "Channel": f"Local/{member.extension}-{mobile}-c-1@{CONTEXT_LEG}/n",
@@ -70,12 +87,29 @@ def originate_action(
             f"__CUG_CONF={call.bridge}",
             f"CUG_CONF_MEMBER={who}",
             f"CUG_CONF_TAGS={conference_tags(member.id, call.bridge, call.invited_by)}",
-            f"CUG_CONF_PROFILE={profile}",
+            f"CUG_CONF_PROFILE={user}",
             f"CUG_CONF_MENU={menu}",
-            f"CUG_CONF_MAX={MAX_MEMBERS}",
+            f"CUG_CONF_MAX={bridge.max_members if bridge else MAX_MEMBERS}",
         ],
         "ActionID": f"{ACTION_PREFIX}{call.id}-{attempt}",
     }
+
+
+def unjoined_contact(
+    call: ConferenceCall, member_id: int, outcome: str, **fields: str
+) -> dict[str, object]:
+    """The contact of a call into a conference that put nobody in it (not answered, or
+    never placed): `outcome` and the other `fields` as given."""
+    row = participation_contact(
+        f"call-{call.id}",
+        member_id=member_id,
+        conference=call.bridge,
+        invited_by=call.invited_by,
+        joined_at=None,
+    )
+    row.update(placed_at=call.requested_at, answered_at=None, ended_at=now(), outcome=outcome)
+    row.update(fields)
+    return row
 
 
 class ConferenceCalls:
@@ -92,6 +126,7 @@ class ConferenceCalls:
     ) -> None:
         self.store = ConferenceStore(db)
         self.directory = Directory(db)
+        self.bridges = BridgeStore(db)
         self.ami = ami
         self.contacts = contacts
         self.notify = notify
@@ -123,6 +158,7 @@ class ConferenceCalls:
             if not self.ami.up:
                 continue
             try:
+                self._leader_not_reached(self.store.drop_leaderless())
                 for call in self.store.claim_due():
                     task = asyncio.create_task(self._call(call))
                     self._tasks.add(task)
@@ -137,6 +173,8 @@ class ConferenceCalls:
             self.store.settle(call.id, "failed")
             return
         mobile = member.phone if self.trunk else ""
+        bridge_id = call.bridge.removeprefix(BRIDGE_PREFIX)
+        bridge = self.bridges.get(int(bridge_id)) if bridge_id.isdigit() else None
         outcomes: list[str] = []
         for attempt in (1, 2):
             if attempt == 2:
@@ -147,7 +185,14 @@ class ConferenceCalls:
                     )
                     break
             action = originate_action(
-                call, member, leader, mobile, self.ring_seconds, self.answer_seconds, attempt
+                call,
+                member,
+                leader,
+                mobile,
+                self.ring_seconds,
+                self.answer_seconds,
+                attempt,
+                bridge,
             )
             log.info("conference %s: calling %s (try %d)", call.bridge, member.extension, attempt)
             self.placed += 1
@@ -155,11 +200,19 @@ class ConferenceCalls:
                 self.ami,
                 action,
                 self.ring_seconds + self.answer_seconds,  # type: ignore[arg-type]
+                lost=NOT_KNOWN,
             )
             if answer.get("Response") == "Success":
                 self.store.tried(call.id, "answered")
                 self.store.settle(call.id, "answered")
                 return
+            if answer is NOT_KNOWN or not answer:
+                # The AMI link dropped while the call rang (no OriginateResponse came, or
+                # none in time): they may have taken it. Not a no-answer, and not tried again
+                # (they may be in the conference).
+                self.store.tried(call.id, "unknown")
+                outcomes.append("unknown/link")
+                break
             # A cug-leg channel that was not taken ends the same way for Asterisk whether the
             # phone rang out, was declined or could not be reached (OriginateResponse Reason
             # 0): all are "did not answer"; busy (5) is told apart, the raw reason kept.
@@ -170,32 +223,78 @@ class ConferenceCalls:
             outcomes.append(f"{outcome}/r{answer.get('Reason', '-')[:2]}")
         self._not_reached(call, member, outcomes)
 
+    async def turned_away(self, call: AgiCall) -> None:
+        """FastAGI `conference-turned-away`: arg 1 CUG_CONF_MEMBER (<member>-<inviter>), 2 the
+        conference, 3 the channel's unique id, 4 why: `ended`, they took the call when it had
+        no leader any more (the leader hung up while they were rung), or `full`, it was at
+        its member limit. They heard so and the call ended. Logged as a refused contact
+        (conference_ended, conference_full) instead of a participation."""
+        who, conference = call.arg(1), call.arg(2)
+        member, _, inviter = who.partition("-")
+        if not member.isdigit() or not CONFERENCE_NAME.match(conference):
+            log.warning("conference turned-away report for %r refused", conference[:40])
+            return
+        invited_by = int(inviter) if inviter.isdigit() else None
+        self.store.turned_away(conference, int(member))
+        row = participation_contact(
+            f"away-{call.arg(3) or now()}"[:60],
+            member_id=int(member),
+            conference=conference,
+            invited_by=invited_by,
+            joined_at=None,
+        )
+        at = now()
+        refusal = FULL if call.arg(4) == "full" else ENDED
+        row.update(placed_at=at, answered_at=at, ended_at=at, outcome="refused", refusal=refusal)
+        self.contacts.write_rows([row])
+        log.info("conference %s: member %s turned away (%s)", conference, member, refusal)
+
+    def _leader_not_reached(self, dropped: list[ConferenceCall]) -> None:
+        """The leader was called and not reached: the others, held back until a leader
+        answered, are not called (nobody waits for a leader who is not coming). Each is
+        logged (refused, conference_no_leader) and the leader is told by text."""
+        if not dropped:
+            return
+        self.contacts.write_rows(
+            [unjoined_contact(c, c.member_id, "refused", refusal=NO_LEADER) for c in dropped]
+        )
+        for bridge in sorted({c.bridge for c in dropped}):
+            calls = [c for c in dropped if c.bridge == bridge]
+            log.warning(
+                "conference %s: its leader was not reached; %d others not called",
+                bridge,
+                len(calls),
+            )
+            lead = calls[0].leader_member_id
+            if self.notify is not None and lead:
+                case = f" on case {calls[0].case_id}" if calls[0].case_id else ""
+                self.notify(
+                    lead,
+                    f"You did not take the call to lead the conference{case}, so nobody else "
+                    f"was called ({len(calls)} people). Start it again when you can lead it.",
+                )
+
     def _not_reached(self, call: ConferenceCall, member: Member, outcomes: list[str]) -> None:
         """Logged with how each try ended; a phone that rang out on any try did not answer."""
         plain = [o.split("/")[0] for o in outcomes]
         outcome = next((o for o in ("no_answer", "busy") if o in plain), "failed")
-        self.store.settle(call.id, "no_answer")
-        row = participation_contact(
-            f"call-{call.id}",
-            member_id=member.id,
-            conference=call.bridge,
-            invited_by=call.invited_by,
-            joined_at=None,
-        )
-        row.update(
-            placed_at=call.requested_at,
-            answered_at=None,
-            ended_at=now(),
-            outcome=outcome,
-            link_note="tries:" + ",".join(outcomes),
-        )
+        if plain and plain[-1] == "unknown":
+            outcome = "unknown"  # how the last try went is not known (the AMI link dropped)
+        self.store.settle(call.id, "unknown" if outcome == "unknown" else "no_answer")
+        row = unjoined_contact(call, member.id, outcome, link_note="tries:" + ",".join(outcomes))
         self.contacts.write_rows([row])
         log.info("conference %s: %s not reached (%s)", call.bridge, member.extension, outcome)
         lead = call.invited_by or call.leader_member_id
         if self.notify is not None and lead and lead != member.id:
             case = f" on case {call.case_id}" if call.case_id else ""
-            self.notify(
-                lead,
-                f"{member.name} ({member.extension}) did not answer the call into the "
-                f"conference{case}; tried twice. The conference goes on without them.",
-            )
+            if outcome == "unknown":
+                text = (
+                    f"It is not known whether {member.name} ({member.extension}) took the call "
+                    f"into the conference{case}: the link to the phone system was lost."
+                )
+            else:
+                text = (
+                    f"{member.name} ({member.extension}) did not answer the call into the "
+                    f"conference{case}; tried twice. The conference goes on without them."
+                )
+            self.notify(lead, text)

@@ -27,7 +27,7 @@ from directory.transactions import writing
 log = logging.getLogger(__name__)
 
 _WHO = re.compile(rf"^{CONF_MEMBER}=([0-9]{{1,9}})(?:-([0-9]{{1,9}}))?$")
-_CONFERENCE = re.compile(r"^cug-(?:bridge|case)-[0-9]{1,9}$")
+CONFERENCE_NAME = re.compile(r"^cug-(?:bridge|case)-[0-9]{1,9}$")
 _UNIQUEID = re.compile(r"^[0-9A-Za-z.\-_]{1,64}$")
 
 
@@ -57,6 +57,7 @@ class Participant:
 class Conference:
     name: str
     locked: bool = False
+    muted: bool = False  # the leader muted everyone else (key 2); ConfbridgeList shows self-mute
     participants: list[Participant] = field(default_factory=list)
 
 
@@ -91,9 +92,11 @@ async def running_conferences(ami: AmiLink) -> list[Conference]:
     found: list[Conference] = []
     for room in rooms:
         name = room.get("Conference", "")
-        if room.get("Event") != "ConfbridgeListRooms" or not _CONFERENCE.match(name):
+        if room.get("Event") != "ConfbridgeListRooms" or not CONFERENCE_NAME.match(name):
             continue
-        conference = Conference(name, locked=room.get("Locked") == "Yes")
+        conference = Conference(
+            name, locked=room.get("Locked") == "Yes", muted=room.get("Muted") == "Yes"
+        )
         listed = _messages(await ami.action({"Action": "ConfbridgeList", "Conference": name}))
         conference.participants = [
             _participant(e) for e in listed if e.get("Event") == "ConfbridgeList"
@@ -111,7 +114,7 @@ class ConferenceLog:
 
     def _row(self, event: dict[str, str], joined_at: str | None, left_at: str | None):  # noqa: ANN202
         conference, uniqueid = event.get("Conference", ""), event.get("Uniqueid", "")
-        if not _CONFERENCE.match(conference) or not _UNIQUEID.match(uniqueid):
+        if not CONFERENCE_NAME.match(conference) or not _UNIQUEID.match(uniqueid):
             return None
         member_id, inviter = who(event)
         if member_id is None:
@@ -136,6 +139,8 @@ class ConferenceLog:
         row = self._row(event, None, now())
         if row is not None:
             self.contacts.write_rows([row])
+            # Left: an invitation may call them in again.
+            ConferenceStore(self.db).left(row["dialed"], row["caller_member_id"])
 
     async def catch_up(self, ami: AmiLink) -> int:
         """After the AMI link came (back) up: log whoever is in a conference now and was not

@@ -13,6 +13,7 @@ import logging
 import time
 
 from agi import variables as v
+from agi.bridge_routes import CALLER_ID_ONLY
 from agi.call_routing import CallRoutes
 from agi.fastagi import AgiCall
 from directory.lookup import Directory
@@ -68,7 +69,12 @@ class TrunkRoutes:
                 log.info("call from %s to the CUG number: prompt", who)
                 await call.set_variable(v.ROUTE, v.ACTION_PROMPT)
                 return
-        await self.routes.route(call, caller, dialed, who)
+        # Known by the caller ID alone (no PIN asked): no leader's seat in a conference.
+        trust = CALLER_ID_ONLY.set(not self._is_verified(call))
+        try:
+            await self.routes.route(call, caller, dialed, who)
+        finally:
+            CALLER_ID_ONLY.reset(trust)
 
     async def trunk_pin(self, call: AgiCall) -> None:
         """The PIN a member calling in entered (arg 1, digits only)."""

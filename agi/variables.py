@@ -13,6 +13,8 @@ ROUTE_FLASH_ENDED = "flash-ended"  # a ring to the callback number ended unanswe
 ROUTE_CALLBACK_CALL = "callback-call"  # a member on a call back dialed
 ROUTE_BRIDGE_PIN = "bridge-pin"  # a member of another district keyed in a bridge's PIN
 ROUTE_CONFERENCE_INVITE = "conference-invite"  # a leader keyed in an extension to call in
+# Someone called into a conference took the call when it had no leader (any more): told so.
+ROUTE_CONFERENCE_TURNED_AWAY = "conference-turned-away"
 
 # The channel variable the routing handlers set: the whole answer (agi/call_plan.py).
 ROUTE = "CUG_ROUTE"

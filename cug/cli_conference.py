@@ -135,7 +135,8 @@ async def _listed(s: Settings):  # noqa: ANN202 - list[Conference]
 @click.pass_obj
 def list_cmd(s: Settings, as_json: bool) -> None:
     """The conferences running now and who is in them, as Asterisk reports them (AMI
-    ConfbridgeListRooms and ConfbridgeList), not as the service believes."""
+    ConfbridgeListRooms and ConfbridgeList), not as the service believes: locked, muted (the
+    leader muted everyone else), and each participant's own state."""
     import dataclasses
     import json
 
@@ -147,7 +148,8 @@ def list_cmd(s: Settings, as_json: bool) -> None:
         click.echo("no conference is running")
     directory = Directory(open_db(s.db))
     for c in conferences:
-        click.echo(f"{c.name}{' (locked)' if c.locked else ''}: {len(c.participants)} in it")
+        state = ", ".join(x for x, on in (("locked", c.locked), ("muted", c.muted)) if on)
+        click.echo(f"{c.name}{f' ({state})' if state else ''}: {len(c.participants)} in it")
         for p in c.participants:
             m = directory.member(p.member_id) if p.member_id is not None else None
             name = f"{m.name} ({m.extension})" if m else p.caller_id or p.channel
@@ -195,9 +197,6 @@ def invite_cmd(s: Settings, case: str, extension: str) -> None:
     calls, refusal = invite_by_admin(Directory(db), name, extension, audit.cli_actor())
     if refusal:
         raise click.ClickException(refusal)
-    if not calls:
-        click.echo(f"{extension.strip()} is already called into {name}")
-        return
     _print_calls(db, name, calls)
 
 

@@ -137,6 +137,16 @@ async def run(settings: Settings) -> None:
     agi.route(variables.ROUTE_FLASH_ENDED, callbacks.flash_ended)
     agi.route(variables.ROUTE_CALLBACK_CALL, callbacks.callback_call)
     ami.on_event("OriginateResponse", callbacks.on_originate_response)
+    conference_calls = ConferenceCalls(
+        db,
+        ami,
+        contacts,
+        delivery.notify,
+        ring_seconds=settings.ring_seconds,
+        answer_seconds=2 * (settings.key_seconds + 10),  # as CUG_CONFIRM_SECONDS
+        trunk=settings.trunk_enabled,
+    )
+    agi.route(variables.ROUTE_CONFERENCE_TURNED_AWAY, conference_calls.turned_away)
     server = await agi.start("127.0.0.1", settings.agi_port)
     log.info("FastAGI routing on 127.0.0.1:%d", settings.agi_port)
 
@@ -152,15 +162,6 @@ async def run(settings: Settings) -> None:
     ami.on_event("ConfbridgeJoin", conference_log.on_join)
     ami.on_event("ConfbridgeLeave", conference_log.on_leave)
     ami.on_login(lambda: conference_log.catch_up(ami))
-    conference_calls = ConferenceCalls(
-        db,
-        ami,
-        contacts,
-        delivery.notify,
-        ring_seconds=settings.ring_seconds,
-        answer_seconds=2 * (settings.key_seconds + 10),  # as CUG_CONFIRM_SECONDS
-        trunk=settings.trunk_enabled,
-    )
     routes.bridges.calls_requested = conference_calls.wake
     ami.on_event("ConfbridgeEnd", conference_calls.on_end)
     tasks.append(asyncio.create_task(conference_calls.run()))

@@ -12,7 +12,8 @@ from directory.case_model import rows
 
 def case_conferences(db: sqlite_utils.Database, case_id: int) -> list[dict[str, Any]]:
     """Each conference on the case, oldest first: when it started and ended, who took part
-    (first join, last leave) and who was called in and did not answer."""
+    (first join, last leave), who was called in and did not answer, who was not put in (not
+    called for want of a leader, or turned away) and whose call's outcome is not known."""
     out = []
     for conf in rows(
         db.execute(
@@ -40,21 +41,37 @@ def case_conferences(db: sqlite_utils.Database, case_id: int) -> list[dict[str, 
             )
         )
         took_part = [p for p in people if p["outcome"] == "answered"]
+        missed = [p for p in people if all(t["extension"] != p["extension"] for t in took_part)]
         out.append(
             {
                 **conf,
                 "took_part": [
                     {k: p[k] for k in ("extension", "name", "joined", "left_at")} for p in took_part
                 ],
-                "did_not_answer": [
-                    {"extension": p["extension"], "name": p["name"]}
-                    for p in people
-                    if p["outcome"] != "answered"
-                    and all(t["extension"] != p["extension"] for t in took_part)
-                ],
+                "did_not_answer": _named(missed, _NOT_IN | _NOT_KNOWN, exclude=True),
+                # Not put in: never called (their leader was not reached), or told the
+                # conference had no leader any more or was full when they took the call.
+                "not_put_in": _named(missed, _NOT_IN),
+                "not_known": _named(missed, _NOT_KNOWN),  # the AMI link dropped as they rang
             }
         )
     return out
+
+
+_NOT_IN = {"refused"}
+_NOT_KNOWN = {"unknown"}
+
+
+def _named(
+    people: list[dict[str, Any]], outcomes: set[str], exclude: bool = False
+) -> list[dict[str, str]]:
+    """Name and extension of `people` whose outcome is one of `outcomes` (or, `exclude`,
+    none of them)."""
+    return [
+        {"extension": p["extension"], "name": p["name"]}
+        for p in people
+        if (p["outcome"] in outcomes) != exclude
+    ]
 
 
 def describe(conference: dict[str, Any]) -> str:
@@ -63,8 +80,12 @@ def describe(conference: dict[str, Any]) -> str:
     end = (conference["ended_at"] or "")[11:16] or "running"
     names = ", ".join(f"{p['name']} ({p['extension']})" for p in conference["took_part"])
     line = f"case conference {start}-{end}: {names or 'nobody joined'}"
-    missed = conference["did_not_answer"]
-    if missed:
-        who = ", ".join(f"{p['name']} ({p['extension']})" for p in missed)
-        line += f"; {who} did not answer"
+    for key, said in (
+        ("did_not_answer", "did not answer"),
+        ("not_put_in", "not put in (no leader, or full)"),
+        ("not_known", "not known whether they took the call"),
+    ):
+        if conference.get(key):
+            who = ", ".join(f"{p['name']} ({p['extension']})" for p in conference[key])
+            line += f"; {who} {said}"
     return line

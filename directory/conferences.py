@@ -3,7 +3,10 @@
 One running conference per ConfBridge name (a partial unique index): a case conference
 started twice, from two phones or the CLI at once, is one bridge, and nobody already being
 called or in it is called again. A call is `requested` until the service claims it
-(`calling`), then `answered`, `no_answer` (two tries, the leader told) or `failed`.
+(`calling`), then `answered` (`left` once they left it: an invitation calls them again),
+`no_answer` (two tries, the leader told), `unknown` (the AMI link dropped while it rang) or
+`failed`; a call held back for a leader who was not reached is `not_called`, one taken when
+the conference had no leader any more `turned_away`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,22 @@ SELECT k.id, k.conference_id, c.bridge, c.case_id, k.member_id, k.invited_by, k.
   FROM conference_calls k JOIN conferences c ON c.id = k.conference_id
 """
 _LIVE = ("requested", "calling", "answered")
+# A conference whose leader is called (started from the CLI or the API, or an officer's start
+# that calls the worker's supervisor in to lead) calls the others once a leader answered:
+# called in before, they would wait on hold music for a leader who may never come.
+_LEADER_CALLED = (
+    "EXISTS (SELECT 1 FROM conference_calls l WHERE l.conference_id = c.id AND l.leader = 1)"
+)
+# (A leader's call whose outcome is not known, the AMI link dropped, may have been taken:
+# the others are called; should no leader be in, each is told so when they answer.)
+_LEADER_REACHED = (
+    "EXISTS (SELECT 1 FROM conference_calls l WHERE l.conference_id = c.id AND l.leader = 1 "
+    "AND l.status IN ('answered', 'left', 'unknown'))"
+)
+_LEADER_RINGING = (
+    "EXISTS (SELECT 1 FROM conference_calls l WHERE l.conference_id = c.id AND l.leader = 1 "
+    "AND l.status IN ('requested', 'calling'))"
+)
 
 
 def _call(row: tuple) -> ConferenceCall:
@@ -152,23 +171,45 @@ class ConferenceStore:
             )
         return conference_id, calls, created
 
+    def _take(self, where: str, status: str) -> list[ConferenceCall]:
+        """The calls `where` says (SQL over k, the call, and c, its conference), now given
+        `status`; inside the caller's transaction."""
+        taken = [_call(r) for r in self.db.execute(_CALL + "WHERE " + where)]
+        at = audit.now()
+        for call in taken:
+            self.db.execute(
+                "UPDATE conference_calls SET status = ?, updated_at = ? WHERE id = ?",
+                (status, at, call.id),
+            )
+        return taken
+
     def claim_due(self) -> list[ConferenceCall]:
         """The calls requested and not yet placed, now marked as being placed."""
         with writing(self.db):
             # Not into a conference that has ended (its leader hung up before everyone was
             # rung): they would wait alone on hold music for a leader who is gone.
-            due = [
-                _call(r)
-                for r in self.db.execute(
-                    _CALL + "WHERE k.status = 'requested' AND c.ended_at IS NULL"
-                )
-            ]
-            for call in due:
+            return self._take(
+                "k.status = 'requested' AND c.ended_at IS NULL "
+                f"AND (k.leader = 1 OR NOT {_LEADER_CALLED} OR {_LEADER_REACHED})",
+                "calling",
+            )
+
+    def drop_leaderless(self) -> list[ConferenceCall]:
+        """The calls held back for a leader who was called and not reached (no answer,
+        busy, failed): never placed now (status not_called), and their conference is over
+        (nobody else was called into it)."""
+        with writing(self.db):
+            dropped = self._take(
+                "k.status = 'requested' AND k.leader = 0 AND c.ended_at IS NULL "
+                f"AND {_LEADER_CALLED} AND NOT {_LEADER_REACHED} AND NOT {_LEADER_RINGING}",
+                "not_called",
+            )
+            for bridge in {call.bridge for call in dropped}:
                 self.db.execute(
-                    "UPDATE conference_calls SET status = 'calling', updated_at = ? WHERE id = ?",
-                    (audit.now(), call.id),
+                    "UPDATE conferences SET ended_at = ? WHERE bridge = ? AND ended_at IS NULL",
+                    (audit.now(), bridge),
                 )
-        return due
+        return dropped
 
     def abandon_calling(self) -> int:
         """At the service's start: calls it was placing when it stopped are over for it (a
@@ -194,6 +235,29 @@ class ConferenceStore:
             self.db.execute(
                 "UPDATE conference_calls SET status = ?, updated_at = ? WHERE id = ?",
                 (status, audit.now(), call_id),
+            )
+
+    def left(self, bridge: str, member_id: int) -> None:
+        """The member left the running conference `bridge` (ConfbridgeLeave): they may be
+        called into it again."""
+        with writing(self.db):
+            self.db.execute(
+                "UPDATE conference_calls SET status = 'left', updated_at = ? "
+                "WHERE status = 'answered' AND member_id = ? AND conference_id IN "
+                "(SELECT id FROM conferences WHERE bridge = ? AND ended_at IS NULL)",
+                (audit.now(), member_id, bridge),
+            )
+
+    def turned_away(self, bridge: str, member_id: int) -> None:
+        """The member's latest call into `bridge` was taken when it had no leader: they were
+        told so and not put in."""
+        with writing(self.db):
+            self.db.execute(
+                "UPDATE conference_calls SET status = 'turned_away', updated_at = ? WHERE id = "
+                "(SELECT k.id FROM conference_calls k JOIN conferences c "
+                "ON c.id = k.conference_id WHERE c.bridge = ? AND k.member_id = ? "
+                "ORDER BY k.id DESC LIMIT 1)",
+                (audit.now(), bridge, member_id),
             )
 
     def end(self, bridge: str) -> bool:

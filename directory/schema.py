@@ -617,7 +617,9 @@ def _m0014(db: sqlite_utils.Database) -> None:
             "member_id": int,
             "invited_by": int,  # the member who called them in (none: the system, an admin)
             "leader": int,  # 1: joins as the leader (a case conference started from the CLI)
-            "status": str,  # requested | calling | answered | no_answer | failed
+            # requested | calling | answered | left | no_answer | failed | not_called |
+            # turned_away (directory/conferences.py)
+            "status": str,
             "attempts": int,
             "outcome": str,  # the last try's: answered | no_answer | busy | unavailable | failed
             "requested_at": str,

@@ -63,9 +63,9 @@ def plan_conference(
     lead: Member | None = None,
 ) -> ConferencePlan:
     """Whom the conference on `case` calls. `starter`: the member who dialed it (leads it and
-    is not called), or None when an admin started it: then `lead` (called first), else the
-    worker's supervisor leads it. `member(id)` and `first_with_role(district, role)` read
-    the directory."""
+    is not called), or None when an admin started it: then `lead` (called first; held to the
+    roles and district a starter is held to), else the worker's supervisor leads it.
+    `member(id)` and `first_with_role(district, role)` read the directory."""
     if case is None:
         return refused(ConferenceRefusal.UNKNOWN_CASE)
     if case.closed:
@@ -82,6 +82,14 @@ def plan_conference(
         # From a phone, only the case's district (or the worker's own supervisor): anyone
         # else would call its people and hear the case.
         return refused(ConferenceRefusal.OTHER_DISTRICT)
+    if starter is None and lead is not None:
+        # An admin's choice of leader (CLI, API) is held to what a phone start is: a
+        # supervisor, probation or DAC officer of the case's district (or the worker's own
+        # supervisor); anyone else would lead it and hear the case.
+        if lead.role not in LEAD_ROLES:
+            return refused(ConferenceRefusal.NOT_A_LEADER)
+        if lead.district != case.district and (supervisor is None or lead.id != supervisor.id):
+            return refused(ConferenceRefusal.OTHER_DISTRICT)
     leader = starter or lead or supervisor
     if leader is None or not leader.active:
         return refused(ConferenceRefusal.NO_LEADER)

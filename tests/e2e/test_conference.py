@@ -4,6 +4,7 @@ AMI (ConfbridgeJoin / ConfbridgeLeave / ConfbridgeEnd), not from what the servic
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import pytest
 
 from directory.bridges import BridgeStore
 from tests.e2e.conference_phones import join, registered
-from tests.e2e.harness import Pbx, Phone
+from tests.e2e.harness import Pbx, Phone, messages
 
 pytestmark = pytest.mark.e2e
 
@@ -443,3 +444,249 @@ def test_a_member_calling_in_keys_the_bridge_code_at_the_prompt_and_joins(
     code, _ = dial_in(gateway, CUG_NUMBER, caller="0772200002", keys=f"{CODE}#", talk_ms=3000)
     assert code == 200
     assert joined(pbx, mark, "3002")["Conference"] == f"cug-bridge-{bridge}"
+
+
+def notices_to(pbx: Pbx, ext: str) -> list[str]:
+    db = pbx.db()
+    try:
+        return [
+            r[0] or ""
+            for r in db.execute(
+                "SELECT t.body FROM texts t JOIN text_deliveries d ON d.text_id = t.id "
+                "WHERE d.recipient_member_id = ?",
+                (pbx.member_id(ext),),
+            )
+        ]
+    finally:
+        db.close()
+
+
+def test_from_the_cli_nobody_else_is_called_when_the_leader_is_not_reached(pbx: Pbx) -> None:
+    case = open_case(pbx, "neglect", "3003")  # Ben; his supervisor Sarah leads it
+    ben = pbx.phone("3003")
+    mark = pbx.ami.mark()
+    # Sarah has no phone registered (nor a reachable mobile): her calls fail. Ben would take
+    # his at once, and would have waited on hold music for a leader who never comes.
+    with registered(ben), ben.behaving("key", key_ms=KEY_MS):
+        pbx.cug("conference", "start", str(case))
+        (row,) = pbx.wait_contacts(
+            "kind = 'conference' AND case_id = ? AND refusal = 'conference_no_leader'",
+            (case,),
+            timeout=40,
+        )
+    assert row["caller_member_id"] == pbx.member_id("3003")
+    assert pulled_in(pbx, mark) == ["3001", "3001"]  # tried twice; Ben never rung
+    assert pbx.ami.since(mark, "ConfbridgeJoin") == []
+    deadline = time.monotonic() + 10
+    while not any("did not take the call to lead" in n for n in notices_to(pbx, "3001")):
+        assert time.monotonic() < deadline, notices_to(pbx, "3001")
+        time.sleep(0.3)
+    assert "no conference is running" in pbx.cug("conference", "list").stdout
+
+
+def bens_case(pbx: Pbx) -> tuple[int, Phone, int]:
+    """A neglect case of Ben's (Sarah leads its conference), his phone, and an AMI mark."""
+    return open_case(pbx, "neglect", "3003"), pbx.phone("3003"), pbx.ami.mark()
+
+
+def test_someone_who_takes_the_call_after_the_leader_hung_up_is_told_and_the_call_ends(
+    pbx: Pbx, conference_code: str
+) -> None:
+    case, ben, mark = bens_case(pbx)
+    with registered(ben), ben.behaving("key", key_ms=KEY_MS) as ben_trace:
+        # Sarah starts it from her phone and hangs up while Ben's phone rings; Ben presses 1
+        # after she left.
+        sarah = join(pbx.phone("3001"), f"*{case}*{conference_code}", hold_ms=2000)
+        assert joined(pbx, mark, "3001")["Admin"] == "Yes"
+        sarah.wait()
+        (row,) = pbx.wait_contacts(
+            "kind = 'conference' AND case_id = ? AND refusal = 'conference_ended'",
+            (case,),
+            timeout=40,
+        )
+        deadline = time.monotonic() + 10
+        while not any(d == "in" and m.startswith("BYE ") for d, m in messages(ben_trace)):
+            assert time.monotonic() < deadline, "Ben's call was not ended"
+            time.sleep(0.3)
+    assert row["caller_member_id"] == pbx.member_id("3003")
+    assert pulled_in(pbx, mark) == ["3003"]
+    joins = [e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeJoin")]
+    assert joins == [who(pbx, "3001")]  # Ben was never put on hold music alone
+
+
+def test_someone_who_left_is_called_again_and_an_invitation_that_calls_nobody_says_so(
+    pbx: Pbx, conference_code: str
+) -> None:
+    case, ben, mark = bens_case(pbx)
+    sarah = None
+    try:
+        with registered(ben):
+            with ben.behaving("key", key_ms=KEY_MS):
+                sarah = join(pbx.phone("3001"), f"*{case}*{conference_code}", hold_ms=60000)
+                ben_in = f"CUG_CONF_MEMBER={pbx.member_id('3003')}-{pbx.member_id('3001')}"
+                first = pbx.ami.wait_for(
+                    mark, "ConfbridgeJoin", lambda e: e.get("ChanVariable") == ben_in, 40
+                )
+                # In it: inviting him again makes no call, and the admin is told so.
+                again = pbx.cug("conference", "invite", str(case), "3003", check=False)
+                assert again.returncode != 0 and "already in" in again.stderr
+                left_mark = pbx.ami.mark()
+                pbx.cli(f"confbridge kick cug-case-{case} {first['Channel']}")
+                pbx.ami.wait_for(
+                    left_mark, "ConfbridgeLeave", lambda e: e.get("ChanVariable") == ben_in
+                )
+            # He left: invited again, he is called again and back in.
+            with ben.behaving("key", key_ms=KEY_MS):
+                back_mark = pbx.ami.mark()
+                out = pbx.cug("conference", "invite", str(case), "3003").stdout
+                assert "1 to call" in out
+                joined(pbx, back_mark, "3003", timeout=40)
+    finally:
+        if sarah is not None and sarah.running():
+            sarah.hang_up_now()
+        pbx.cli(f"confbridge kick cug-case-{case} all")
+    assert pulled_in(pbx, mark) == ["3003", "3003"]
+
+
+STAYS_CODE = "152"
+
+
+def oyam_bridge(pbx: Pbx, code: str, *options: str) -> int:
+    """A new bridge of Oyam's on `code`, with `options` (--stays...): its id."""
+    out = pbx.cug(
+        "conference", "add-bridge", "--code", code, "--district", "Oyam", "--label", code, *options
+    ).stdout
+    return int(out.split()[1])
+
+
+def test_on_a_stays_bridge_the_members_talk_on_when_the_leader_leaves(pbx: Pbx) -> None:
+    stays = oyam_bridge(pbx, STAYS_CODE, "--stays")
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), STAYS_CODE, hold_ms=30000)
+    ben = join(pbx.phone("3003"), STAYS_CODE, hold_ms=30000)
+    try:
+        joined(pbx, mark, "3002")
+        joined(pbx, mark, "3003")
+        sarah = join(pbx.phone("3001"), STAYS_CODE, hold_ms=7000)  # hears "2 others" first
+        joined(pbx, mark, "3001")
+        sarah.wait()
+        pbx.ami.wait_for(
+            mark, "ConfbridgeLeave", lambda e: e.get("ChanVariable") == who(pbx, "3001")
+        )
+        time.sleep(1)
+        # The leader left: the bridge goes on, and the others talk on (not back on hold).
+        (room,) = json.loads(pbx.cug("conference", "list", "--json").stdout)
+        assert room["name"] == f"cug-bridge-{stays}"
+        waiting = {p["member_id"]: p["waiting"] for p in room["participants"]}
+        assert waiting == {pbx.member_id("3002"): False, pbx.member_id("3003"): False}
+        assert anna.running() and ben.running()
+    finally:
+        for phone in (anna, ben):
+            if phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick cug-bridge-{stays} all")
+        pbx.cug("directory", "short-codes", "remove", STAYS_CODE, check=False)
+
+
+WAITING_CODE = "153"
+
+
+def test_those_waiting_for_the_leader_count_towards_the_member_limit(pbx: Pbx) -> None:
+    small = oyam_bridge(pbx, WAITING_CODE, "--max-members", "2")
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), WAITING_CODE, hold_ms=30000)
+    ben = join(pbx.phone("3003"), WAITING_CODE, hold_ms=30000)
+    sarah = None
+    try:
+        joined(pbx, mark, "3002")
+        joined(pbx, mark, "3003")
+        # Two wait for the leader: the bridge is full, the next caller hears so.
+        nakato = join(pbx.phone("3009"), WAITING_CODE, hold_ms=20000).wait(timeout=40)
+        assert nakato.code == 200 and nakato.ended_by_asterisk
+        joins = [e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeJoin")]
+        assert who(pbx, "3009") not in joins
+        (row,) = pbx.wait_contacts(
+            "refusal = 'conference_full' AND dialed = ?", (f"cug-bridge-{small}",)
+        )
+        assert row["caller_member_id"] == pbx.member_id("3009")
+        # The leader still gets in.
+        sarah = join(pbx.phone("3001"), WAITING_CODE, hold_ms=8000)
+        assert joined(pbx, mark, "3001")["Admin"] == "Yes"
+    finally:
+        for phone in (anna, ben, sarah):
+            if phone is not None and phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick cug-bridge-{small} all")
+        pbx.cug("directory", "short-codes", "remove", WAITING_CODE, check=False)
+
+
+def test_over_the_trunk_a_supervisors_caller_id_alone_never_leads(
+    pbx: Pbx, bridge: int, conference_code: str
+) -> None:
+    # dial_in_pin is off here: a caller ID is all the trunk gives, and it can be forged.
+    trunk = pbx.trunk()
+    case = open_case(pbx, "neglect", "3003")
+    mark = pbx.ami.mark()
+    sarah_mobile = pbx.member("3001")["phone"]
+    # A case conference is not started (it would call people in and let the caller hear it).
+    assert trunk.call(f"*{case}*{conference_code}", caller=sarah_mobile).code == 403
+    # Her bridge: joined as a member (waiting for a leader), not as its leader.
+    assert trunk.call(CODE, caller=sarah_mobile, talk_ms=3000).code == 200
+    assert joined(pbx, mark, "3001")["Admin"] == "No"
+    assert pulled_in(pbx, mark) == []
+    (refused,) = pbx.wait_contacts("refusal = 'conference_needs_pin'")
+    assert refused["caller_member_id"] == pbx.member_id("3001")
+
+
+def test_an_admins_choice_of_leader_must_be_one_of_the_cases_leaders(pbx: Pbx) -> None:
+    case = open_case(pbx, "neglect", "3003")
+    mark = pbx.ami.mark()
+    # A worker, the police: refused with the reason (another district's leader: unit tests).
+    for lead in ("3002", "3004"):
+        refused = pbx.cug("conference", "start", str(case), "--leader", lead, check=False)
+        assert refused.returncode != 0 and "conference_not_a_leader" in refused.stderr
+    time.sleep(1)
+    assert pulled_in(pbx, mark) == []
+
+
+def listed(pbx: Pbx) -> dict[str, dict]:
+    """The running conferences by name, as `cug conference list --json` has them."""
+    return {c["name"]: c for c in json.loads(pbx.cug("conference", "list", "--json").stdout)}
+
+
+def test_the_leaders_keys_mute_lock_remove_the_last_and_count(pbx: Pbx, bridge: int) -> None:
+    name = f"cug-bridge-{bridge}"
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), CODE, hold_ms=40000)
+    ben = sarah = None
+    try:
+        joined(pbx, mark, "3002")
+        ben = join(pbx.phone("3003"), CODE, hold_ms=40000)
+        joined(pbx, mark, "3003")
+        # Sarah joins (she hears "there are 2 others in the conference", then all hear that
+        # it begins: 7 s before her keys count) and presses 2 (mute everyone else), 3 (lock),
+        # 4 (remove the last to join: Ben), 5 (how many), 1 (mute herself).
+        sarah = join(pbx.phone("3001"), CODE, hold_ms=35000, keys="2 3 4 5 1", pause_ms=9500)
+        joined(pbx, mark, "3001")
+        pbx.ami.wait_for(
+            mark, "ConfbridgeLeave", lambda e: e.get("ChanVariable") == who(pbx, "3003"), 30
+        )
+        assert sarah.running() and anna.running()  # only Ben was removed
+        deadline = time.monotonic() + 15
+        while True:
+            room = listed(pbx)[name]
+            muted = {p["member_id"]: p["muted"] for p in room["participants"]}
+            if muted.get(pbx.member_id("3001")) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        # Locked, everyone else muted (and so the conference), and Sarah muted herself.
+        assert room["locked"] and room["muted"]
+        assert muted == {pbx.member_id("3001"): True, pbx.member_id("3002"): True}
+        assert f"{name} (locked, muted): 2 in it" in pbx.cug("conference", "list").stdout
+        said = "\n".join(log.read_text(errors="replace") for log in pbx.asterisk_logs())
+        assert re.search(r"<PJSIP/3001-[0-9a-f]+> Playing 'conf-onlyone", said)
+    finally:
+        for phone in (anna, ben, sarah):
+            if phone is not None and phone.running():
+                phone.hang_up_now()
+        pbx.cli(f"confbridge kick {name} all")

@@ -170,6 +170,22 @@ def a_case_conference_held(directory: Directory) -> int:
             "placed_at": "2026-12-04T14:02:00+00:00",
             "outcome": "no_answer",
         },
+        # Turned away (the conference was full), and one whose call was lost with the link.
+        {
+            **participation_contact(
+                "away-4", member_id=member(directory, "2007").id, conference=name, joined_at=None
+            ),
+            "placed_at": "2026-12-04T14:03:00+00:00",
+            "outcome": "refused",
+            "refusal": "conference_full",
+        },
+        {
+            **participation_contact(
+                "call-5", member_id=member(directory, "2006").id, conference=name, joined_at=None
+            ),
+            "placed_at": "2026-12-04T14:04:00+00:00",
+            "outcome": "unknown",
+        },
     ]
     ContactLog(directory.db).write_rows(rows)
     ConferenceStore(directory.db).end(name)
@@ -180,7 +196,8 @@ def a_case_conference_held(directory: Directory) -> int:
 
 HELD = (
     "case conference 14:02-14:19: Grace Akello (2001), Okello Denis (2002); "
-    "Dr. Acen Sarah (2005) did not answer"
+    "Dr. Acen Sarah (2005) did not answer; Ayo Betty (2007) not put in (no leader, or "
+    "full); Ogwang Peter (2006) not known whether they took the call"
 )
 
 
@@ -272,3 +289,193 @@ def test_nobody_is_called_into_a_conference_that_has_ended(directory: Directory)
     store = ConferenceStore(directory.db)
     store.end(name)  # the leader hung up before the service placed the calls
     assert store.claim_due() == []
+
+
+def test_from_the_cli_the_others_are_called_only_once_the_leader_took_the_call(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "hiv")
+    _, calls, _ = start_case_conference(directory, case, None, "cli:admin")
+    store = ConferenceStore(directory.db)
+    # Only the leader (Grace) is rung first: the others would wait on hold music for her.
+    (first,) = store.claim_due()
+    assert first.leader and _ext(directory, {"member_id": first.member_id}) == "2001"
+    assert store.claim_due() == [] and store.drop_leaderless() == []
+    store.settle(first.id, "answered")
+    assert sorted(c.member_id for c in store.claim_due()) == sorted(
+        member(directory, x).id for x in ("2002", "2005")
+    )
+
+
+def test_a_leader_who_is_not_reached_means_nobody_else_is_called(directory: Directory) -> None:
+    case = new_case(directory, "hiv")
+    name, calls, _ = start_case_conference(directory, case, None, "cli:admin")
+    store = ConferenceStore(directory.db)
+    (first,) = store.claim_due()
+    store.settle(first.id, "no_answer")
+    dropped = store.drop_leaderless()
+    assert sorted(c.member_id for c in dropped) == sorted(
+        member(directory, x).id for x in ("2002", "2005")
+    )
+    assert store.claim_due() == [] and store.running(name) is None
+    statuses = [r["status"] for r in directory.db["conference_calls"].rows]
+    assert statuses == ["no_answer", "not_called", "not_called"]
+
+
+def test_an_invitation_that_calls_nobody_says_so_and_someone_who_left_is_called_again(
+    directory: Directory,
+) -> None:
+    from agi.case_conferences import invite_by_admin
+
+    case = new_case(directory, "hiv")
+    conference = f"cug-case-{case}"
+    start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+    routes = BridgeRoutes(directory)
+    grace, okello = member(directory, "2001"), member(directory, "2002")
+    store = ConferenceStore(directory.db)
+    for call in store.claim_due():
+        store.settle(call.id, "answered")
+    # Okello is in it: the leader's keypad hears a refusal, the CLI/API an error.
+    assert routes.invite(str(grace.id), conference, "2002").startswith("refuse|already_called")
+    calls, why = invite_by_admin(directory, conference, "2002", "cli:admin")
+    assert calls == [] and "already in" in why
+    # He left (ConfbridgeLeave): invited again, he is called again.
+    store.left(conference, okello.id)
+    assert routes.invite(str(grace.id), conference, "2002") == "invited"
+    assert [c.member_id for c in store.claim_due()] == [okello.id]
+
+
+def test_a_call_into_a_stays_bridge_gets_its_profile_and_member_limit(
+    directory: Directory,
+) -> None:
+    from directory.bridges import BridgeStore
+
+    bridge = BridgeStore(directory.db).add("Stays", "Oyam", None, None, 7, False, "test")
+    grace = member(directory, "2001")
+    ConferenceStore(directory.db).start(
+        bridge.conference,
+        None,
+        "member:2001",
+        grace.id,
+        [(member(directory, "2007").id, False)],
+        grace.id,
+    )
+    (call,) = ConferenceStore(directory.db).claim_due()
+    action = originate_action(call, member(directory, "2007"), grace, "", 6, 24, 1, bridge)
+    variables = dict(str(x).split("=", 1) for x in action["Variable"])
+    assert variables["CUG_CONF_PROFILE"] == "cug-member-stays"
+    assert variables["CUG_CONF_MENU"] == "cug-member-menu"
+    assert variables["CUG_CONF_MAX"] == "7"
+
+
+def test_a_join_route_carries_the_tags_of_a_refusal_when_the_bridge_is_full(
+    directory: Directory,
+) -> None:
+    from agi.call_tags import decode
+
+    case = new_case(directory, "hiv")
+    code = directory.short_code("100")
+    assert code is not None
+    route = BridgeRoutes(directory).case_conference(
+        member(directory, "2001"), code, KeyedCase(str(case))
+    )
+    full = decode(route.split("|")[7])
+    assert full is not None and full.refusal == "conference_full" and not full.kind
+    assert full.caller_id == member(directory, "2001").id
+
+
+def test_a_caller_known_by_caller_id_alone_gets_no_leaders_seat(directory: Directory) -> None:
+    from agi.bridge_routes import CALLER_ID_ONLY
+    from tests.unit.test_bridges import add_bridge
+
+    add_bridge(directory, "105")
+    routes = BridgeRoutes(directory)
+    grace = member(directory, "2001")
+    case = new_case(directory, "hiv")
+    conference = directory.short_code("100")
+    code = directory.short_code("105")
+    assert code is not None and conference is not None
+    assert routes.route(grace, code).split("|")[3] == "cug-leader"
+    trust = CALLER_ID_ONLY.set(True)
+    try:
+        # Over the trunk with no PIN: a forged caller ID must not lead, nor start a case
+        # conference (it calls people in and hears the case).
+        assert routes.route(grace, code).split("|")[3] == "cug-member"
+        refused = routes.case_conference(grace, conference, KeyedCase(str(case)))
+        assert refused.startswith("refuse|conference_needs_pin|")
+    finally:
+        CALLER_ID_ONLY.reset(trust)
+    assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
+
+
+class _LinkDrops:
+    """An AMI link that drops while the Originate rings: no answer comes (panoramisk's
+    future times out), or only the action's first reply, without OriginateResponse."""
+
+    up = True
+
+    def __init__(self, partial: bool) -> None:
+        self.partial = partial
+        self.sent = 0
+
+    async def action(self, action: dict, timeout: float = 10) -> object:
+        self.sent += 1
+        if self.partial:
+            return [{"Response": "Success", "Message": "Originate successfully queued"}]
+        raise TimeoutError
+
+
+def test_a_call_whose_outcome_was_lost_with_the_ami_link_is_not_a_no_answer(
+    directory: Directory,
+) -> None:
+    import asyncio
+
+    from agi.conference_calls import ConferenceCalls
+    from agi.contact_log import ContactLog
+
+    told: list[str] = []
+    for partial in (False, True):
+        case = new_case(directory, "hiv")
+        start_case_conference(directory, case, member(directory, "2001"), "member:2001")
+        ami = _LinkDrops(partial)
+        calls = ConferenceCalls(
+            directory.db,
+            ami,  # type: ignore[arg-type]
+            ContactLog(directory.db),
+            lambda member_id, text: told.append(text),
+            ring_seconds=1,
+            answer_seconds=1,
+            trunk=False,
+            retry_after=0,
+        )
+        first, *_ = ConferenceStore(directory.db).claim_due()
+        asyncio.run(calls._call(first))
+        assert ami.sent == 1  # not tried again: they may be in the conference
+        assert directory.db["conference_calls"].get(first.id)["status"] == "unknown"
+        (row,) = directory.db.execute(
+            "SELECT outcome FROM contacts WHERE source_key = ?", (f"conference:call-{first.id}",)
+        ).fetchall()
+        assert row[0] == "unknown"
+        assert told and "It is not known whether" in told[-1] and "did not answer" not in told[-1]
+        ConferenceStore(directory.db).end(f"cug-case-{case}")
+
+
+def test_an_admins_choice_of_leader_is_held_to_the_role_and_the_district(
+    directory: Directory,
+) -> None:
+    case = new_case(directory, "neglect")
+    for lead, reason in (
+        ("2003", ConferenceRefusal.NOT_A_LEADER),  # a worker
+        ("2004", ConferenceRefusal.NOT_A_LEADER),  # police
+        ("2011", ConferenceRefusal.OTHER_DISTRICT),  # Jinja's supervisor
+    ):
+        _, calls, refusal = start_case_conference(
+            directory, case, None, "cli:admin", member(directory, lead)
+        )
+        assert refusal is reason and calls == []
+    assert directory.db.execute("SELECT count(*) FROM conference_calls").fetchone()[0] == 0
+    # Oyam's probation officer may lead it.
+    _, calls, refusal = start_case_conference(
+        directory, case, None, "cli:admin", member(directory, "2006")
+    )
+    assert refusal is None and calls

@@ -80,6 +80,7 @@ def test_every_dialplan_route_is_served(served_routes: set[str]) -> None:
         v.ROUTE_CALLBACK_CALL,
         v.ROUTE_BRIDGE_PIN,
         v.ROUTE_CONFERENCE_INVITE,
+        v.ROUTE_CONFERENCE_TURNED_AWAY,
     }
 
 
