@@ -11,7 +11,7 @@ from directory.cases import find_case
 from directory.conferences import ConferenceStore
 from directory.lookup import Directory
 from directory.model import Member
-from routing.bridges import CASE_PREFIX
+from routing.bridges import BRIDGE_PREFIX, CASE_PREFIX
 from routing.case_conference import ConferenceRefusal, plan_conference
 
 
@@ -87,11 +87,16 @@ def invite_by_admin(
     made; someone who took part and left is called again)."""
     store = ConferenceStore(directory.db)
     running = store.running(conference)
+    present = store.present(conference) if conference.startswith(BRIDGE_PREFIX) else set()
+    if running is None and present:
+        running = (0, None)  # a standing bridge people are in: this invitation records it
     if running is None:
         return [], f"no conference {conference[:40]!r} is running"
     invitee = directory.member_by_extension(extension.strip())
     if invitee is None or not invitee.active:
         return [], f"{extension[:10]!r} is not an active member's extension"
+    if invitee.id in present:
+        return [], f"{invitee.extension} is already in {conference}"
     case_id = None
     if conference.startswith(CASE_PREFIX):
         case_id = int(conference.removeprefix(CASE_PREFIX))

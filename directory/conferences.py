@@ -237,6 +237,20 @@ class ConferenceStore:
                 (status, audit.now(), call_id),
             )
 
+    def present(self, bridge: str) -> set[int]:
+        """The members in `bridge` now, as the contact log has them from Asterisk (joined,
+        not yet left): a standing bridge runs without a record of its own here until
+        someone is called into it."""
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT caller_member_id FROM contacts WHERE kind = 'conference' AND dialed = ? "
+                "AND answered_at IS NOT NULL AND ended_at IS NULL "
+                "AND caller_member_id IS NOT NULL",
+                (bridge,),
+            )
+        }
+
     def left(self, bridge: str, member_id: int) -> None:
         """The member left the running conference `bridge` (ConfbridgeLeave): they may be
         called into it again."""

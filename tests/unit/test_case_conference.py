@@ -345,6 +345,35 @@ def test_an_invitation_that_calls_nobody_says_so_and_someone_who_left_is_called_
     assert [c.member_id for c in store.claim_due()] == [okello.id]
 
 
+def test_an_admin_invites_one_more_into_a_standing_bridge_people_are_in(
+    directory: Directory,
+) -> None:
+    """A standing bridge has no conference record until someone is called into it: the CLI
+    and the API go by who Asterisk says is in it (the contact log's open participations)."""
+    from agi.case_conferences import invite_by_admin
+    from agi.contact_log import ContactLog, participation_contact
+    from directory.bridges import BridgeStore
+
+    bridge = BridgeStore(directory.db).add("Oyam desk", "Oyam", None, None, 10, True, "test")
+    name = bridge.conference
+    calls, why = invite_by_admin(directory, name, "2002", "cli:admin")
+    assert calls == [] and "no conference" in why  # nobody in it: nothing to invite into
+    grace = member(directory, "2001")
+    ContactLog(directory.db).write_rows(
+        [
+            participation_contact(
+                "9.1", member_id=grace.id, conference=name, joined_at="2026-12-05T10:00:00+00:00"
+            )
+        ]
+    )
+    calls, why = invite_by_admin(directory, name, "2001", "cli:admin")
+    assert calls == [] and "already in" in why
+    calls, why = invite_by_admin(directory, name, "2002", "cli:admin")
+    assert why == "" and len(calls) == 1
+    store = ConferenceStore(directory.db)
+    assert [c.member_id for c in store.claim_due()] == [member(directory, "2002").id]
+
+
 def test_a_call_into_a_stays_bridge_gets_its_profile_and_member_limit(
     directory: Directory,
 ) -> None:
