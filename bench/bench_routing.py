@@ -715,8 +715,9 @@ def summarise(rep: Report) -> None:
     if not rep.loads:
         return
     log.info(
-        "bench Asterisk: %d realtime member endpoints, booted in %.1f s, RSS %s MiB; service "
-        "RSS %s MiB",
+        "bench Asterisk: %d realtime member endpoints (directory %d members), booted in %.1f s, "
+        "RSS %s MiB; service RSS %s MiB",
+        rep.asterisk_endpoints,
         rep.members,
         rep.boot_s or 0,
         rep.asterisk_rss_mib,
