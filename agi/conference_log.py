@@ -158,6 +158,12 @@ class ConferenceLog:
             log.info("conferences that ended while the AMI link was down: %s", ", ".join(gone))
         rows = []
         for conference in conferences:
+            # Who left while the link was down may be invited again.
+            ConferenceStore(self.db).left_all_but(
+                conference.name,
+                {p.member_id for p in conference.participants if p.member_id is not None},
+                settled,
+            )
             for p in conference.participants:
                 if p.member_id is None or not _UNIQUEID.match(p.uniqueid):
                     continue

@@ -262,6 +262,21 @@ class ConferenceStore:
                 (audit.now(), member_id, bridge),
             )
 
+    def left_all_but(self, bridge: str, present: set[int], older_than: str) -> int:
+        """After a gap: who was taken into the running conference `bridge` (before
+        `older_than`) and is not among those Asterisk lists in it now (`present`) left
+        meanwhile, and may be called into it again. Returns how many."""
+        marks = ",".join("?" * len(present)) or "NULL"
+        with writing(self.db):
+            cursor = self.db.execute(
+                "UPDATE conference_calls SET status = 'left', updated_at = ? "
+                f"WHERE status = 'answered' AND member_id NOT IN ({marks}) AND updated_at < ? "
+                "AND conference_id IN (SELECT id FROM conferences WHERE bridge = ? "
+                "AND ended_at IS NULL)",
+                (audit.now(), *sorted(present), older_than, bridge),
+            )
+        return cursor.rowcount
+
     def turned_away(self, bridge: str, member_id: int) -> None:
         """The member's latest call into `bridge` was taken when it had no leader: they were
         told so and not put in."""

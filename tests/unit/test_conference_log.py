@@ -188,3 +188,26 @@ def test_after_a_gap_a_conference_asterisk_no_longer_runs_has_ended(directory: D
     asyncio.run(ConferenceLog(ContactLog(directory.db)).catch_up(ami))  # type: ignore[arg-type]
     assert store.running("cug-case-1") is None
     assert store.running("cug-case-2") is not None
+
+
+def test_after_a_gap_who_left_meanwhile_may_be_invited_again(directory: Directory) -> None:
+    """A leave missed while the AMI link was down: whoever Asterisk no longer lists in the
+    conference is marked left, so an invitation calls them again rather than saying they
+    are in it."""
+    from directory.conferences import ConferenceStore
+
+    anna, ben = directory.member_by_extension("2002"), directory.member_by_extension("2003")
+    assert anna is not None and ben is not None
+    store = ConferenceStore(directory.db)
+    store.start("cug-case-2", None, "test", anna.id, [(anna.id, True), (ben.id, False)], None)
+    for _ in range(2):  # the leader first, then the others
+        for call in store.claim_due():
+            store.settle(call.id, "answered")
+    directory.db.execute("UPDATE conference_calls SET updated_at = '2026-01-01T00:00:00+00:00'")
+    directory.db.conn.commit()
+    ami = FakeAmi({"cug-case-2": [person(anna.id, "1.1")]})  # Ben hung up meanwhile
+    asyncio.run(ConferenceLog(ContactLog(directory.db)).catch_up(ami))  # type: ignore[arg-type]
+    status = dict(directory.db.execute("SELECT member_id, status FROM conference_calls").fetchall())
+    assert status == {anna.id: "answered", ben.id: "left"}
+    _, calls, _ = store.start("cug-case-2", None, "test", anna.id, [(ben.id, False)], anna.id)
+    assert len(calls) == 1  # called again
