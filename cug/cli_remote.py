@@ -43,6 +43,7 @@ def start_remote(ctx: click.Context, url: str, token: str | None) -> None:
     base = url.strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise click.UsageError(f"--remote needs an http(s) URL, not {base[:80]!r}")
+    check_url(base)
     if not (token or "").strip():
         raise click.UsageError("--remote needs a token: --token or CUG_API_TOKEN")
     if not base.endswith("/api"):
@@ -89,21 +90,51 @@ def remote_call(remote: Remote, method: str, path: str, body: Any = None) -> Any
     return answer
 
 
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The token is never sent on to wherever a redirect points: a redirect is an error."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def check_url(base: str) -> None:
+    """An API URL the token may go to: https, or plain http only to this machine (the token
+    may act as an admin and answers carry SIP passwords)."""
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+        return
+    raise click.ClickException(
+        f"refusing {base[:80]!r}: the token goes only over https, or plain http to this machine"
+    )
+
+
 def call(base: str, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
     """One request; (status, decoded JSON answer)."""
     if not path.startswith("/"):
         path = "/" + path
-    if not base.startswith(("http://", "https://")):
-        raise click.ClickException(f"not an http(s) URL: {base[:80]}")
+    check_url(base)
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method)  # noqa: S310
     request.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
+        with _OPENER.open(request, timeout=TIMEOUT) as answer:
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise click.ClickException(
+                f"{base} answered with a redirect ({exc.code}), not followed: the token is "
+                "not sent on; give the URL it names with --remote"
+            ) from None
         text = exc.read()
         try:
             return exc.code, json.loads(text or b"null")

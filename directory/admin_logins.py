@@ -94,15 +94,16 @@ def record_failure(
     db: sqlite_utils.Database, account: str | None, typed: str, detail: dict[str, Any]
 ) -> None:
     """One failed login in the audit (inside the caller's transaction): as `account` (the
-    stored user name) when the attempt named one, else as UNKNOWN_ACTOR; only counted when
-    FAILED_ROWS_PER_MINUTE rows were written in the last minute."""
+    stored user name) when the attempt named one, always; else as UNKNOWN_ACTOR, only
+    counted when FAILED_ROWS_PER_MINUTE such rows were written in the last minute (names
+    that are no account cannot crowd out the guessing at a real one)."""
     since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
     recent = db.execute(
-        "SELECT count(*) FROM (SELECT action, at FROM audit ORDER BY id DESC LIMIT ?) "
-        "WHERE action = 'admin.login_failed' AND at >= ?",
-        (_LOOK_BACK_ROWS, since),
+        "SELECT count(*) FROM (SELECT action, actor, at FROM audit ORDER BY id DESC LIMIT ?) "
+        "WHERE action = 'admin.login_failed' AND actor = ? AND at >= ?",
+        (_LOOK_BACK_ROWS, UNKNOWN_ACTOR, since),
     ).fetchone()[0]
-    if recent >= FAILED_ROWS_PER_MINUTE:
+    if account is None and recent >= FAILED_ROWS_PER_MINUTE:
         left_out = db.execute(
             "INSERT INTO service_state (key, value) VALUES (?, '1') ON CONFLICT (key) "
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value",

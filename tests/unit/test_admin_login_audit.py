@@ -49,12 +49,16 @@ def test_failures_beyond_the_rate_are_counted_not_written(
     monkeypatch.setattr(admin_logins, "FAILED_ROWS_PER_MINUTE", 3)
     for n in range(5):
         check_login(db, f"guess{n}", PASSWORD, f"10.0.1.{n}")
-    check_login(db, "nat", "a wrong password", "10.0.2.1")  # counted on the account still
-    assert len(failures(db)) == 3
+    # Guessing at a real account is always written, however many unknown names came first.
+    check_login(db, "nat", "a wrong password", "10.0.2.1")
+    actor, _, detail = failures(db)[-1]
+    assert len(failures(db)) == 4 and actor == "admin:nat"
+    assert detail["unrecorded_before"] == 2  # the two unknown names left out before it
     assert db.execute("SELECT failures FROM admin_accounts").fetchone()[0] == 1
+    check_login(db, "guess5", PASSWORD, "10.0.1.5")  # still over the rate: counted
     monkeypatch.setattr(admin_logins, "FAILED_ROWS_PER_MINUTE", 100)
     check_login(db, "guess9", PASSWORD, "10.0.1.9")
     last = failures(db)[-1][2]
-    assert last["unrecorded_before"] == 3 and last["name_tried"] == "guess9"
+    assert last["unrecorded_before"] == 1 and last["name_tried"] == "guess9"
     check_login(db, "guess10", PASSWORD, "10.0.1.10")
     assert "unrecorded_before" not in failures(db)[-1][2]
