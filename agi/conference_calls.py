@@ -30,7 +30,7 @@ from agi.bridge_routes import FULL, conference_tags
 from agi.call_plan import encode_name
 from agi.call_tags import CallTags, encode
 from agi.conference_log import CONFERENCE_NAME
-from agi.contact_log import ContactLog, participation_contact
+from agi.contact_log import TURNED_AWAY_PREFIX, ContactLog, participation_contact
 from agi.fastagi import AgiCall
 from agi.variables import CONTEXT_CONFERENCE_JOIN, CONTEXT_LEG
 from directory.audit import now
@@ -235,9 +235,9 @@ class ConferenceCalls:
             log.warning("conference turned-away report for %r refused", conference[:40])
             return
         invited_by = int(inviter) if inviter.isdigit() else None
-        self.store.turned_away(conference, int(member))
+        requested = self.store.turned_away(conference, int(member))
         row = participation_contact(
-            f"away-{call.arg(3) or now()}"[:60],
+            f"{TURNED_AWAY_PREFIX}{call.arg(3) or now()}"[:60],
             member_id=int(member),
             conference=conference,
             invited_by=invited_by,
@@ -245,7 +245,15 @@ class ConferenceCalls:
         )
         at = now()
         refusal = FULL if call.arg(4) == "full" else ENDED
-        row.update(placed_at=at, answered_at=at, ended_at=at, outcome="refused", refusal=refusal)
+        # Placed when the call was asked for (within the conference's time, so the case's
+        # conference line names them), taken and ended now.
+        row.update(
+            placed_at=requested or at,
+            answered_at=at,
+            ended_at=at,
+            outcome="refused",
+            refusal=refusal,
+        )
         self.contacts.write_rows([row])
         log.info("conference %s: member %s turned away (%s)", conference, member, refusal)
 

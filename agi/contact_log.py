@@ -202,6 +202,7 @@ UNLOGGED_KINDS = frozenset({"flash", "callback", "conference-pin"})
 # own announcer and recorder channels are no contacts. (A call that never got past the PIN
 # is tagged conference-pin: not a participation.)
 CONFERENCE_KIND = "conference"
+TURNED_AWAY_PREFIX = "away-"  # a turned-away call's contact: conference:away-<uniqueid>
 _CONFERENCE_CHANNELS = ("CBAnn/", "CBRec/")
 _CASE_CONFERENCE = re.compile(r"^cug-case-([0-9]{1,9})$")
 
@@ -414,6 +415,8 @@ class ContactLog:
         ConfbridgeJoin/Leave seen live makes the span exact: the widest span is kept)."""
         if not cdr.answer or cdr.disposition != "ANSWERED":
             return None
+        if self._turned_away(cdr.uniqueid):
+            return None  # logged as refused when it was turned away (conference full, ended)
         return participation_contact(
             cdr.uniqueid,
             member_id=tags.caller_id,
@@ -422,6 +425,17 @@ class ContactLog:
             joined_at=iso(cdr.answer),
             left_at=iso(cdr.end),
             linkedid=cdr.linkedid,
+        )
+
+    def _turned_away(self, uniqueid: str) -> bool:
+        """Whether the call `uniqueid` was turned away from a conference (agi/conference_calls.py
+        logs it, before the call ends and its CDR comes)."""
+        return (
+            self.db.execute(
+                "SELECT 1 FROM contacts WHERE source_key = ?",
+                (f"{CONFERENCE_KIND}:{TURNED_AWAY_PREFIX}{uniqueid}",),
+            ).fetchone()
+            is not None
         )
 
     def _reminder_from_cdr(self, cdr: Cdr, tags: CallTags) -> dict[str, Any] | None:

@@ -277,17 +277,19 @@ class ConferenceStore:
             )
         return cursor.rowcount
 
-    def turned_away(self, bridge: str, member_id: int) -> None:
-        """The member's latest call into `bridge` was taken when it had no leader: they were
-        told so and not put in."""
+    def turned_away(self, bridge: str, member_id: int) -> str | None:
+        """The member's latest call into `bridge` was taken when it had no leader (or it was
+        full): they were told so and not put in. Returns when that call was asked for (None
+        for someone who dialed it themselves)."""
         with writing(self.db):
-            self.db.execute(
+            row = self.db.execute(
                 "UPDATE conference_calls SET status = 'turned_away', updated_at = ? WHERE id = "
                 "(SELECT k.id FROM conference_calls k JOIN conferences c "
                 "ON c.id = k.conference_id WHERE c.bridge = ? AND k.member_id = ? "
-                "ORDER BY k.id DESC LIMIT 1)",
+                "ORDER BY k.id DESC LIMIT 1) RETURNING requested_at",
                 (audit.now(), bridge, member_id),
-            )
+            ).fetchone()
+        return row[0] if row else None
 
     def end(self, bridge: str) -> bool:
         """The conference `bridge` ended (ConfBridge says so): no call goes into it now."""

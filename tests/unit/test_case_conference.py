@@ -508,3 +508,67 @@ def test_an_admins_choice_of_leader_is_held_to_the_role_and_the_district(
         directory, case, None, "cli:admin", member(directory, "2006")
     )
     assert refusal is None and calls
+
+
+class _Call:
+    """The FastAGI request `conference-turned-away` as the dialplan makes it."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+
+    def arg(self, n: int) -> str:
+        return self.args[n - 1] if n <= len(self.args) else ""
+
+
+def test_someone_turned_away_is_one_refused_contact_on_the_cases_conference_line(
+    directory: Directory,
+) -> None:
+    """Taken after the leader hung up: logged once, as refused (not also as a participation
+    from the call's CDR), placed when the call was asked for, so the case's conference line
+    names them."""
+    import asyncio
+
+    from agi.bridge_routes import conference_tags
+    from agi.conference_calls import ConferenceCalls
+    from agi.contact_log import Cdr, ContactLog
+    from directory.conference_view import case_conferences, describe
+
+    case = new_case(directory, "hiv")
+    name = f"cug-case-{case}"
+    grace, okello = member(directory, "2001"), member(directory, "2002")
+    store = ConferenceStore(directory.db)
+    store.start(name, case, "member:2001", grace.id, [(okello.id, False)], grace.id)
+    contacts = ContactLog(directory.db)
+    calls = ConferenceCalls(
+        directory.db,
+        None,
+        contacts,
+        None,
+        ring_seconds=1,
+        answer_seconds=1,
+        trunk=False,  # type: ignore[arg-type]
+    )
+    asyncio.run(calls.turned_away(_Call(f"{okello.id}-{grace.id}", name, "1700000001.4", "ended")))
+    store.end(name)
+    contacts.write(
+        [
+            Cdr(
+                uniqueid="1700000001.4",
+                linkedid="1700000001.4",
+                channel="Local/2002-+256772100002-c-1@cug-leg-00000001;1",
+                dstchannel="",
+                lastapp="Hangup",
+                start="2026-12-05 10:00:00",
+                answer="2026-12-05 10:00:05",
+                end="2026-12-05 10:00:09",
+                disposition="ANSWERED",
+                userfield=conference_tags(okello.id, name, grace.id),
+                src="",
+                dst="s",
+            )
+        ]
+    )
+    rows = list(directory.db["contacts"].rows_where("caller_member_id = ?", [okello.id]))
+    assert [(r["outcome"], r["refusal"]) for r in rows] == [("refused", "conference_ended")]
+    (conference,) = case_conferences(directory.db, case)
+    assert "Okello Denis (2002) not put in" in describe(conference)
