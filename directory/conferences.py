@@ -213,11 +213,14 @@ class ConferenceStore:
 
     def abandon_calling(self) -> int:
         """At the service's start: calls it was placing when it stopped are over for it (a
-        member who took one is in the conference and logged by ConfBridge's events)."""
+        member who took one is in the conference and logged by ConfBridge's events). A
+        leader's is `unknown`, not failed: they may be in it, so the others are still called
+        (each told, if they take the call, when no leader is there) and the conference is
+        not ended under a leader who joined."""
         with writing(self.db):
             cursor = self.db.execute(
-                "UPDATE conference_calls SET status = 'failed', updated_at = ? "
-                "WHERE status = 'calling'",
+                "UPDATE conference_calls SET status = CASE WHEN leader = 1 THEN 'unknown' "
+                "ELSE 'failed' END, updated_at = ? WHERE status = 'calling'",
                 (audit.now(),),
             )
         return cursor.rowcount

@@ -237,6 +237,23 @@ def test_calls_being_placed_when_the_service_stopped_are_not_waited_for(
     assert len(calls) == len(claimed)
 
 
+def test_a_leader_being_called_when_the_service_stopped_may_have_joined(
+    directory: Directory,
+) -> None:
+    """Their conference is not ended under them: the others are still called (told, if
+    they take the call when no leader is there)."""
+    case = new_case(directory, "hiv")
+    name = f"cug-case-{case}"
+    grace, okello = member(directory, "2001"), member(directory, "2002")
+    store = ConferenceStore(directory.db)
+    store.start(name, case, "cli:admin", grace.id, [(grace.id, True), (okello.id, False)], None)
+    (leader,) = store.claim_due()
+    assert store.abandon_calling() == 1
+    assert directory.db["conference_calls"].get(leader.id)["status"] == "unknown"
+    assert store.drop_leaderless() == [] and store.running(name) is not None
+    assert [c.member_id for c in store.claim_due()] == [okello.id]
+
+
 def test_a_case_conference_from_a_phone_stays_in_the_cases_district(
     directory: Directory,
 ) -> None:
