@@ -153,13 +153,23 @@ class ConferenceLog:
             return 0
         at = datetime.now(UTC)
         settled = (at - timedelta(seconds=60)).isoformat(timespec="milliseconds")
-        gone = ConferenceStore(self.db).end_all_but({c.name for c in conferences}, settled)
+        store = ConferenceStore(self.db)
+        gone = store.end_all_but({c.name for c in conferences}, settled)
+        closed = store.close_stale_participations(
+            {
+                c.name: {p.member_id for p in c.participants if p.member_id is not None}
+                for c in conferences
+            },
+            settled,
+        )
+        if closed:
+            log.info("conferences: %d participations that ended meanwhile closed", closed)
         if gone:
             log.info("conferences that ended while the AMI link was down: %s", ", ".join(gone))
         rows = []
         for conference in conferences:
             # Who left while the link was down may be invited again.
-            ConferenceStore(self.db).left_all_but(
+            store.left_all_but(
                 conference.name,
                 {p.member_id for p in conference.participants if p.member_id is not None},
                 settled,

@@ -145,8 +145,9 @@ class ConferenceStore:
                 )
                 live.add(present[0])
             calls = []
+            in_it = self.present(bridge)  # dialed in themselves: no call rings them again
             for member_id, leader in callees:
-                if member_id in live:
+                if member_id in live or member_id in in_it:
                     continue
                 row = self.db["conference_calls"].insert(
                     {
@@ -264,6 +265,26 @@ class ConferenceStore:
                 "(SELECT id FROM conferences WHERE bridge = ? AND ended_at IS NULL)",
                 (audit.now(), member_id, bridge),
             )
+
+    def close_stale_participations(self, running: dict[str, set[int]], older_than: str) -> int:
+        """After a gap: participations still open (joined, never seen leaving) of members
+        Asterisk no longer lists in that conference (`running`: each running conference's
+        members) ended meanwhile, at the latest now; their call's CDR, if it comes, puts the
+        real time. Without this a crash of Asterisk would leave them "in" for good. Returns
+        how many."""
+        at = audit.now()
+        open_rows = self.db.execute(
+            "SELECT id, dialed, caller_member_id FROM contacts WHERE kind = 'conference' "
+            "AND answered_at IS NOT NULL AND ended_at IS NULL AND placed_at < ?",
+            (older_than,),
+        ).fetchall()
+        stale = [r[0] for r in open_rows if r[2] not in running.get(r[1], set())]
+        if stale:
+            with writing(self.db):
+                self.db.conn.executemany(
+                    "UPDATE contacts SET ended_at = ? WHERE id = ?", [(at, i) for i in stale]
+                )
+        return len(stale)
 
     def left_all_but(self, bridge: str, present: set[int], older_than: str) -> int:
         """After a gap: who was taken into the running conference `bridge` (before

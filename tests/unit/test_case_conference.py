@@ -589,3 +589,28 @@ def test_someone_turned_away_is_one_refused_contact_on_the_cases_conference_line
     assert [(r["outcome"], r["refusal"]) for r in rows] == [("refused", "conference_ended")]
     (conference,) = case_conferences(directory.db, case)
     assert "Okello Denis (2002) not put in" in describe(conference)
+
+
+def test_a_leaders_keypad_invitation_does_not_ring_someone_already_in_the_bridge(
+    directory: Directory,
+) -> None:
+    """Someone who dialed the conference themselves has no call of the service's: the
+    invitation is refused (the leader hears so), their phone is not rung a second time."""
+    from agi.contact_log import ContactLog, participation_contact
+
+    case = new_case(directory, "hiv")
+    name = f"cug-case-{case}"
+    grace, okello = member(directory, "2001"), member(directory, "2002")
+    start_case_conference(directory, case, grace, "member:2001")
+    ContactLog(directory.db).write_rows(
+        [
+            participation_contact(
+                "5.1", member_id=okello.id, conference=name, joined_at="2026-12-05T10:00:00+00:00"
+            )
+        ]
+    )
+    store = ConferenceStore(directory.db)
+    for call in store.claim_due():
+        store.settle(call.id, "no_answer")  # his pull-in was not taken: he dialed in instead
+    route = BridgeRoutes(directory).invite(str(grace.id), name, "2002")
+    assert route.startswith("refuse|already_called")

@@ -211,3 +211,28 @@ def test_after_a_gap_who_left_meanwhile_may_be_invited_again(directory: Director
     assert status == {anna.id: "answered", ben.id: "left"}
     _, calls, _ = store.start("cug-case-2", None, "test", anna.id, [(ben.id, False)], anna.id)
     assert len(calls) == 1  # called again
+
+
+def test_after_a_gap_participations_asterisk_no_longer_lists_are_closed(
+    directory: Directory,
+) -> None:
+    """Asterisk crashed (no leave event, no CDR): whoever it no longer lists in a conference
+    is no longer taken as in it, so a later invitation or conference calls them."""
+    from directory.conferences import ConferenceStore
+
+    anna, ben = directory.member_by_extension("2002"), directory.member_by_extension("2003")
+    assert anna is not None and ben is not None
+    log = ConferenceLog(ContactLog(directory.db))
+    for member_id, uniqueid in ((anna.id, "1.1"), (ben.id, "1.2")):
+        log.on_join({**person(member_id, uniqueid), "Conference": "cug-case-3"})
+    directory.db.execute("UPDATE contacts SET placed_at = '2026-01-01T00:00:00+00:00'")
+    directory.db.conn.commit()
+    store = ConferenceStore(directory.db)
+    assert store.present("cug-case-3") == {anna.id, ben.id}
+    ami = FakeAmi({"cug-case-3": [person(anna.id, "1.1")]})  # Ben's call is gone
+    asyncio.run(log.catch_up(ami))  # type: ignore[arg-type]
+    assert store.present("cug-case-3") == {anna.id}
+    _, calls, _ = store.start(
+        "cug-case-3", None, "test", anna.id, [(anna.id, True), (ben.id, False)], None
+    )
+    assert len(calls) == 1  # Ben is called; Anna, in it, is not
