@@ -273,6 +273,11 @@ class ConferenceCalls:
                 bridge,
                 len(calls),
             )
+            # Whoever dialed it themselves meanwhile waits for that leader: they are let go
+            # (ConfBridge tells them they were removed) rather than kept on hold music.
+            task = asyncio.create_task(self._let_go(bridge))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             lead = calls[0].leader_member_id
             if self.notify is not None and lead:
                 case = f" on case {calls[0].case_id}" if calls[0].case_id else ""
@@ -281,6 +286,14 @@ class ConferenceCalls:
                     f"You did not take the call to lead the conference{case}, so nobody else "
                     f"was called ({len(calls)} people). Start it again when you can lead it.",
                 )
+
+    async def _let_go(self, bridge: str) -> None:
+        try:
+            await self.ami.action(
+                {"Action": "ConfbridgeKick", "Conference": bridge, "Channel": "participants"}
+            )
+        except Exception as exc:  # nobody in it (an error answer), or the link is down
+            log.info("conference %s: nobody let go (%s)", bridge, exc)
 
     def _not_reached(self, call: ConferenceCall, member: Member, outcomes: list[str]) -> None:
         """Logged with how each try ended; a phone that rang out on any try did not answer."""

@@ -614,3 +614,50 @@ def test_a_leaders_keypad_invitation_does_not_ring_someone_already_in_the_bridge
         store.settle(call.id, "no_answer")  # his pull-in was not taken: he dialed in instead
     route = BridgeRoutes(directory).invite(str(grace.id), name, "2002")
     assert route.startswith("refuse|already_called")
+
+
+def test_whoever_dialed_in_for_a_leader_who_is_not_reached_is_let_go(
+    directory: Directory,
+) -> None:
+    """Someone who dialed the case's conference themselves while its chosen leader was rung
+    would wait on hold music for nobody: when the leader is not reached, the service asks
+    ConfBridge to let everyone in it go."""
+    import asyncio
+
+    from agi.conference_calls import ConferenceCalls
+    from agi.contact_log import ContactLog
+
+    class Ami:
+        up = True
+
+        def __init__(self) -> None:
+            self.actions: list[dict] = []
+
+        async def action(self, action: dict, timeout: float = 10) -> object:
+            self.actions.append(action)
+            return {"Response": "Success"}
+
+    case = new_case(directory, "hiv")
+    name, _, _ = start_case_conference(directory, case, None, "cli:admin")
+    store = ConferenceStore(directory.db)
+    (first,) = store.claim_due()
+    store.settle(first.id, "no_answer")
+    ami = Ami()
+    calls = ConferenceCalls(
+        directory.db,
+        ami,
+        ContactLog(directory.db),
+        None,
+        1,
+        1,
+        False,  # type: ignore[arg-type]
+    )
+
+    async def run() -> None:
+        calls._leader_not_reached(store.drop_leaderless())
+        await asyncio.gather(*calls._tasks)
+
+    asyncio.run(run())
+    assert ami.actions == [
+        {"Action": "ConfbridgeKick", "Conference": name, "Channel": "participants"}
+    ]
