@@ -512,6 +512,14 @@ def test_someone_who_takes_the_call_after_the_leader_hung_up_is_told_and_the_cal
     assert pulled_in(pbx, mark) == ["3003"]
     joins = [e.get("ChanVariable") for e in pbx.ami.since(mark, "ConfbridgeJoin")]
     assert joins == [who(pbx, "3001")]  # Ben was never put on hold music alone
+    # His call's CDR (answered, with the conference's tags) came after it ended: it adds no
+    # participation beside the refusal (the case would show him as having taken part).
+    time.sleep(3)
+    bens = pbx.contacts(
+        "kind = 'conference' AND case_id = ? AND caller_member_id = ?",
+        (case, pbx.member_id("3003")),
+    )
+    assert [(r["outcome"], r["refusal"]) for r in bens] == [("refused", "conference_ended")]
 
 
 def test_someone_who_left_is_called_again_and_an_invitation_that_calls_nobody_says_so(
