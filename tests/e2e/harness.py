@@ -287,7 +287,12 @@ class Phone:
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.pbx.work
         )
         try:
-            time.sleep(0.2)
+            # Listening before Asterisk is asked to qualify it (settle): an OPTIONS sent
+            # before SIPp bound its port goes unanswered and, 3 s later, marks the member
+            # unreachable in the middle of the test (seen on a loaded machine).
+            deadline = time.monotonic() + 5
+            while _free(self.port) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
             self.settle()
             yield trace
         finally:
