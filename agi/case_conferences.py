@@ -95,8 +95,6 @@ def invite_by_admin(
     invitee = directory.member_by_extension(extension.strip())
     if invitee is None or not invitee.active:
         return [], f"{extension[:10]!r} is not an active member's extension"
-    if invitee.id in present:
-        return [], f"{invitee.extension} is already in {conference}"
     case_id = None
     if conference.startswith(CASE_PREFIX):
         case_id = int(conference.removeprefix(CASE_PREFIX))

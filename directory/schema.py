@@ -425,18 +425,25 @@ def _m0008(db: sqlite_utils.Database) -> None:
     )
 
 
+def _version_counter(db: sqlite_utils.Database, key: str, tables: dict[str, str]) -> None:
+    """A counter in service_state (`key`) that triggers move on every insert, update and
+    delete in each of `tables` (table -> the triggers' name prefix)."""
+    db.execute("INSERT OR IGNORE INTO service_state (key, value) VALUES (?, '0')", (key,))
+    for table, prefix in tables.items():
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {prefix}_{event.lower()} AFTER {event} "
+                f"ON {table} BEGIN UPDATE service_state SET value = CAST(value AS INTEGER) + 1 "
+                f"WHERE key = '{key}'; END"
+            )
+
+
 @migrations(name="0009_members_version")
 def _m0009(db: sqlite_utils.Database) -> None:
     # A counter every change to the members table moves (triggers), so the service can tell
     # a change of members from the constant writes of the contact log and the texts, and
     # compares the directory with Asterisk's endpoint rows only when members changed.
-    db.execute("INSERT OR IGNORE INTO service_state (key, value) VALUES ('members_version', '0')")
-    for event in ("INSERT", "UPDATE", "DELETE"):
-        db.execute(
-            f"CREATE TRIGGER members_version_{event.lower()} AFTER {event} ON members BEGIN "
-            "UPDATE service_state SET value = CAST(value AS INTEGER) + 1 "
-            "WHERE key = 'members_version'; END"
-        )
+    _version_counter(db, "members_version", {"members": "members_version"})
 
 
 @migrations(name="0010_spending")
@@ -776,15 +783,11 @@ def _m0017(db: sqlite_utils.Database) -> None:
     # A counter every change to what a call's escalation steps are made of (members and
     # stored chains) moves, so the routing service can keep the steps of calls alike and
     # know, with one read, when they may have changed (routing/step_cache.py).
-    db.execute("INSERT OR IGNORE INTO service_state (key, value) VALUES ('routing_version', '0')")
-    for table in ("members", "escalation_chains"):
-        for event in ("INSERT", "UPDATE", "DELETE"):
-            db.execute(
-                f"CREATE TRIGGER IF NOT EXISTS routing_version_{table}_{event.lower()} "
-                f"AFTER {event} "
-                f"ON {table} BEGIN UPDATE service_state SET value = CAST(value AS INTEGER) + 1 "
-                "WHERE key = 'routing_version'; END"
-            )
+    _version_counter(
+        db,
+        "routing_version",
+        {t: f"routing_version_{t}" for t in ("members", "escalation_chains")},
+    )
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
