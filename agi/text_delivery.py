@@ -1,10 +1,11 @@
 """Delivering stored texts: to members' registered phones over AMI MessageSend, else by SMS.
 
-One asyncio task in the service. It is woken when a text is stored and when Asterisk says a
-member's phone registered or became reachable again (AMI ContactStatus), and looks over the
-whole queue now and then for retries. Per recipient, texts go out oldest first, one at a
-time, and are marked delivered in small batches (one disk sync per batch), so a restart
-loses no text; a service killed mid-batch sends that batch's texts again.
+One asyncio task in the service. It is woken when a text is stored and when a member's phone
+registers (agi/phone_presence.py: AMI SuccessfulAuth; ContactStatus too where Asterisk sends
+it), and looks over the whole queue now and then for retries and for phones that vanished.
+Per recipient, texts go out oldest first, one at a time, and are marked delivered in small
+batches (one disk sync per batch), so a restart loses no text; a service killed mid-batch
+sends that batch's texts again.
 
 What "delivered" means: Asterisk's MessageSend fails at once when the member has no
 reachable phone (no registration, or the phone stopped answering Asterisk's qualify), so a
@@ -34,6 +35,7 @@ import sqlite_utils
 
 from agi.ami import AmiLink
 from agi.cost_notices import CostGuard
+from agi.phone_presence import SUSPECT_WINDOW, PhonePresence
 from directory.audit import now
 from directory.spending import SMS
 from directory.text_lookups import TextLookups
@@ -55,9 +57,6 @@ PURGE_INTERVAL = 3600.0
 NOTICES_WITHIN = timedelta(days=1)  # older missed-call notices (from before the relay) stay unsent
 SYSTEM_NAME = "CUG"
 _REACHABLE = {"Created", "Reachable", "Updated"}
-# A phone that vanished without unregistering (battery, coverage) looks registered until
-# Asterisk's next qualify fails: qualify_frequency (60 s, pjsip.conf) + qualify_timeout (3 s).
-SUSPECT_WINDOW = timedelta(seconds=63 + 5)
 
 
 def display_name(name: str) -> str:
@@ -87,6 +86,7 @@ class TextDelivery:
         self._last_scan = 0.0
         self._last_purge = 0.0
         self._sms_due = False  # an SMS meant to go at once was stored
+        self.presence = PhonePresence(ami, self.store.waiting_member, self.wake, self.requeue)
         self.delivered_sip = 0
         self.delivered_sms = 0
 
@@ -96,10 +96,15 @@ class TextDelivery:
         self._wanted.add(member_id)
         self._wake.set()
 
+    def requeue(self, member_id: int, since: datetime) -> int:
+        """Texts handed to the member's phone since `since` go out again (it vanished)."""
+        return self.store.requeue_recent(member_id, since)
+
     def on_contact_status(self, event: dict[str, str]) -> None:
-        """AMI ContactStatus: a member's phone registered or answers again (texts waiting
-        go out), or stopped answering Asterisk's qualify (texts handed to it lately may
-        never have arrived: they go out again)."""
+        """AMI ContactStatus, where Asterisk sends it for members (not with the shipped
+        sorcery.conf; agi/phone_presence.py stands in): a member's phone registered or
+        answers again (texts waiting go out), or stopped answering Asterisk's qualify (texts
+        handed to it lately may never have arrived: they go out again)."""
         status = event.get("ContactStatus")
         extension = event.get("AOR") or event.get("EndpointName") or ""
         member_id = self.lookups.active_id(extension)
@@ -108,7 +113,7 @@ class TextDelivery:
         if status in _REACHABLE:
             self.wake(member_id)
         elif status == "Unreachable":
-            again = self.store.requeue_recent(member_id, datetime.now(UTC) - SUSPECT_WINDOW)
+            again = self.requeue(member_id, datetime.now(UTC) - SUSPECT_WINDOW)
             if again:
                 log.warning("member %s stopped answering: %d texts queued again", extension, again)
 
@@ -174,6 +179,7 @@ class TextDelivery:
             self._sms_due = False
             await self._by_sms()
         if scan:
+            await self.presence.check_due()
             self.store.expire_due()
             self._send_outcomes()
             self._send_call_notices()
@@ -222,6 +228,7 @@ class TextDelivery:
                 self.store.fail(text.delivery_id, FAILED, "no longer a member")
             return
         done: list[int] = []
+        extension = ""  # set once a text was handed to their phone
         try:
             while True:
                 self._flush(done)  # before reading the queue again: nothing is sent twice
@@ -236,12 +243,15 @@ class TextDelivery:
                         self._hold(member_id, error, waiting)
                         return
                     done.append(text.delivery_id)
+                    extension = text.recipient_extension
                     if len(done) >= DELIVERED_BATCH:
                         self._flush(done)
                 if len(batch) < PENDING_BATCH:
                     return
         finally:
             self._flush(done)
+            if extension:
+                self.presence.handed(member_id, extension)
 
     def _flush(self, done: list[int]) -> None:
         if done:

@@ -19,9 +19,9 @@ then removes the install. No call loads (that is bench/bench_routing.py).
 
 \b
 Variants of the installed configuration, for comparison (bench/RESULTS.md, "Boot with
-100,000 realtime members"): --fetch-no adds allow_unqualified_fetch=no to the realtime lines
-of sorcery.conf (Asterisk then reads no member's rows at start; it then sends no AMI
-ContactStatus for members, which the text relay needs: not shipped); --without-columns drops
+100,000 realtime members"): --fetch-all takes the shipped allow_unqualified_fetch=no off the
+realtime lines of sorcery.conf (Asterisk then reads every member's rows at start, as before
+December 2026); --without-columns drops
 the (empty) mailboxes and contact columns from the endpoints database, as before December
 2026. --boot-only stops after step 2.
 
@@ -153,13 +153,13 @@ def add_member_and_register(pbx: BenchPbx, members: int, fig: SizeFigures) -> No
 
 
 FILTER_COLUMNS = {"ps_endpoints": "mailboxes", "ps_aors": "contact"}
-REALTIME_LINE = re.compile(r"^(\w+ = realtime,ps_\w+)$", re.M)
+REALTIME_LINE = re.compile(r"^(\w+ = realtime,ps_\w+),allow_unqualified_fetch=no$", re.M)
 
 
-def fetch_no(etc: Path) -> None:
-    """allow_unqualified_fetch=no on the installed sorcery.conf's realtime lines."""
+def fetch_all(etc: Path) -> None:
+    """The installed sorcery.conf's realtime lines without allow_unqualified_fetch=no."""
     sorcery = etc / "sorcery.conf"
-    text, count = REALTIME_LINE.subn(r"\1,allow_unqualified_fetch=no", sorcery.read_text())
+    text, count = REALTIME_LINE.subn(r"\1", sorcery.read_text())
     if count != 3:
         raise click.ClickException(f"{sorcery}: {count} realtime lines, not 3")
     sorcery.write_text(text)
@@ -186,7 +186,7 @@ def time_show_contacts(box: Sandbox, fig: SizeFigures) -> None:
 
 
 def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> SizeFigures:
-    variant = [name for name in ("fetch_no", "without_columns") if opts[name]]
+    variant = [name for name in ("fetch_all", "without_columns") if opts[name]]
     fig = SizeFigures(members, variant="+".join(variant) or "shipped")
     pbx = BenchPbx(work, port_base)
     try:
@@ -204,8 +204,8 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
         fig.fill_s = round(time.perf_counter() - started, 1)
         assert settings.endpoints_db is not None and settings.asterisk_etc is not None
         fig.endpoints_db_mib = round(settings.endpoints_db.stat().st_size / 2**20, 1)
-        if opts["fetch_no"]:
-            fetch_no(settings.asterisk_etc)
+        if opts["fetch_all"]:
+            fetch_all(settings.asterisk_etc)
         if opts["without_columns"]:
             without_columns(settings.endpoints_db)
         log.info(
@@ -279,7 +279,7 @@ def ratios(small: dict[str, Any], big: dict[str, Any]) -> dict[str, float]:
 @click.option("--registers", default=2000, show_default=True, help="REGISTERs per size.")
 @click.option("--rate", default=200, show_default=True, help="REGISTERs offered per second.")
 @click.option("--settle", default=10.0, show_default=True, help="Seconds watched after boot.")
-@click.option("--fetch-no", is_flag=True, help="allow_unqualified_fetch=no (not shipped).")
+@click.option("--fetch-all", is_flag=True, help="Whole-table reads allowed (before Dec 2026).")
 @click.option("--without-columns", is_flag=True, help="No mailboxes/contact columns (old).")
 @click.option("--boot-only", is_flag=True, help="Stop after the boot and the seconds after.")
 @click.option("--boot-timeout", default=600.0, show_default=True)

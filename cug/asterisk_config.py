@@ -84,7 +84,7 @@ def local_files(settings: Settings) -> dict[str, str]:
             f"[{_safe(settings.ami_username, 'AMI user')}]\n"
             f"secret = {_safe(settings.ami_secret, 'AMI secret')}\n"
             "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
-            "read = system,call,cdr\n"
+            "read = system,call,cdr,security\n"
             "write = system,call,originate,reporting,message\n"
             '#include "manager-service-events.conf"\n\n'
             # A read-only watcher for diagnostics and the end-to-end tests: every call event.

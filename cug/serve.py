@@ -185,6 +185,7 @@ async def run(settings: Settings) -> None:
     tasks.append(asyncio.create_task(_every(SETTLE_INTERVAL, _sync(missed.settle_due))))
     ami.on_event("OriginateResponse", reminders.on_originate_response)
     ami.on_event("ContactStatus", delivery.on_contact_status)
+    ami.on_event("SuccessfulAuth", delivery.presence.on_authenticated)
     ami.on_login(delivery.on_login())
     tasks.append(asyncio.create_task(delivery.run()))
     tasks.append(asyncio.create_task(reminders.run(settings.reminder_interval)))

@@ -169,6 +169,15 @@ class TextStore:
             )
         ]
 
+    def waiting_member(self, extension: str) -> int | None:
+        """The active member with `extension`, when a text waits for their SIP phone."""
+        row = self.db.execute(
+            "SELECT m.id FROM members m JOIN text_deliveries d ON d.recipient_member_id = m.id "
+            "WHERE m.extension = ? AND m.active = 1 AND d.status = ? AND d.by_sms = 0 LIMIT 1",
+            (extension, QUEUED),
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def due_recipients(self) -> list[int]:
         """Members with a delivery for their SIP phone whose time to try again has come."""
         return [

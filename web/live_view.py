@@ -121,7 +121,10 @@ class LiveView:
                 linkedid=m.get("Linkedid", ""),
             )
             for m in channels
+            # Message/ast_msg_queue: the channel Asterisk runs texts' dialplan on, up from
+            # the first text on; it is no call.
             if m.get("Event") == "CoreShowChannel"
+            and not m.get("Channel", "").startswith("Message/")
         ]
         phones.sort(key=lambda p: p.extension)
         conferences.sort(key=lambda c: c.name)

@@ -104,6 +104,28 @@ def test_texts_to_a_member_whose_phone_is_off_wait_and_arrive_in_order(pbx: Pbx)
     }, notices
 
 
+def test_a_text_handed_to_a_phone_that_vanished_comes_again_when_it_is_back(pbx: Pbx) -> None:
+    # Ben's phone dies (battery) without unregistering: it still looks registered and
+    # reachable until Asterisk's next qualify. Asterisk sends no ContactStatus for members
+    # (sorcery.conf); the service reads the phone's qualify status a qualify period later.
+    ben, anna = handset(pbx, "3003"), handset(pbx, "3002")
+    with ben.online(stay_ms=20000, unregister=False):
+        pbx.wait_reachable("3003")
+    anna.send(Outgoing("3003", "did you get this?"), stay_ms=500)
+    rows = wait_status(pbx, "3002", 1, "delivered")
+    assert rows[-1]["body"] == "did you get this?" and rows[-1]["status"] == "delivered"
+    pbx.cli("pjsip qualify 3003")  # Asterisk finds the phone gone (its OPTIONS times out)
+    deadline = time.monotonic() + 100
+    while deliveries(pbx, "3002")[-1]["status"] != "queued" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert deliveries(pbx, "3002")[-1]["status"] == "queued"  # queued again, not lost
+    # The phone comes back: the text arrives within seconds of its REGISTER.
+    with ben.online(stay_ms=30000) as inbox:
+        got = wait_for_texts(inbox, 1, timeout=15)
+    assert "did you get this?" in [t.body for t in got]
+    assert wait_status(pbx, "3002", 1, "delivered")[-1]["status"] == "delivered"
+
+
 def test_a_text_to_a_non_member_is_refused_and_the_sender_told(pbx: Pbx) -> None:
     anna = handset(pbx, "3002")
     before = len(deliveries(pbx, "3002"))

@@ -68,7 +68,18 @@ CHANNELS = [
         "Duration": "00:00:03",
         "Linkedid": "1734.3",
     },
-    {"Event": "CoreShowChannelsComplete", "EventList": "Complete", "ListItems": "3"},
+    {
+        # The channel Asterisk runs texts' dialplan on: kept from the first text on, no call.
+        "Event": "CoreShowChannel",
+        "Channel": "Message/ast_msg_queue",
+        "CallerIDNum": "<unknown>",
+        "ConnectedLineNum": "<unknown>",
+        "Exten": "3003",
+        "ChannelStateDesc": "Up",
+        "Duration": "00:09:19",
+        "Linkedid": "1700.0",
+    },
+    {"Event": "CoreShowChannelsComplete", "EventList": "Complete", "ListItems": "4"},
 ]
 
 
@@ -108,6 +119,11 @@ async def test_snapshot_reads_phones_and_calls_and_is_cached() -> None:
         "Up",
         65,
     )
+    assert [c.channel for c in shot.calls] == [  # calls only, not the texts' channel
+        "PJSIP/2002-00000001",
+        "PJSIP/2003-00000002",
+        "PJSIP/2012-00000003",
+    ]
     await live.snapshot(now=101.0)
     assert ami.asked == ["PJSIPShowContacts", "CoreShowChannels", "ConfbridgeListRooms"]
     await live.snapshot(now=103.0)

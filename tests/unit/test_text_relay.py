@@ -4,6 +4,7 @@ queues for a phone that is off, falls back to SMS, expires and notifies."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import sqlite_utils
 
 from agi import variables as v
+from agi.phone_presence import SUSPECT_WINDOW, TRIES_AFTER_AUTH
 from agi.text_delivery import TextDelivery, display_name
 from agi.text_intake import TextIntake
 from agi.text_relay import TextRoutes
@@ -23,27 +25,47 @@ from sms_gateway.gateway import SendStatus
 from sms_gateway.testing import RecordingGateway
 
 
-class Reply:
-    def __init__(self, success: bool, message: str = "") -> None:
+class Reply(dict):
+    def __init__(self, success: bool, message: str = "", **fields: str) -> None:
+        super().__init__(fields)
         self.success = success
         self.message = message
 
 
 class FakeAmi:
-    """Answers MessageSend like Asterisk: success for an extension with a reachable phone."""
+    """Answers MessageSend like Asterisk: success for an extension with a reachable phone;
+    Getvar of PJSIP_AOR(<ext>,contact) and PJSIP_CONTACT(<id>,status) from `contacts`."""
 
     def __init__(self) -> None:
         self.up = True  # the AMI link
         self.reachable: set[str] = set()
         self.sent: list[dict[str, str]] = []
+        self.contacts: dict[str, dict[str, str]] = {}  # extension -> {contact id: status}
+        self.read: list[str] = []
 
     async def action(self, action: dict[str, str], timeout: float = 10) -> Reply:
+        if not self.up:
+            raise ConnectionError("AMI link is down")
+        if action["Action"] == "Getvar":
+            return self._getvar(action["Variable"])
         assert action["Action"] == "MessageSend"
         ext = action["Destination"].removeprefix("pjsip:")
         if ext not in self.reachable:
             return Reply(False, "Message failed to send.")
         self.sent.append(action)
         return Reply(True)
+
+    def _getvar(self, expression: str) -> Reply:
+        self.read.append(expression)
+        name, _, args = expression.rstrip(")").partition("(")
+        subject, _, field = args.partition(",")
+        if name == "PJSIP_AOR" and field == "contact":
+            return Reply(True, Value=",".join(self.contacts.get(subject, {})))
+        if name == "PJSIP_CONTACT" and field == "status":
+            for contacts in self.contacts.values():
+                if subject in contacts:
+                    return Reply(True, Value=contacts[subject])
+        return Reply(False, "Error")
 
     def bodies(self, ext: str) -> list[str]:
         return [
@@ -153,6 +175,113 @@ async def test_a_phone_that_stopped_answering_gets_its_recent_texts_again(relay)
     delivery.on_contact_status({"ContactStatus": "Reachable", "AOR": "2003"})
     await delivery.pass_once()
     assert ami.bodies("2003") == ["are you there", "are you there"]
+
+
+def registered(ext: str) -> dict[str, str]:
+    """AMI SuccessfulAuth as Asterisk sends it for a member's REGISTER."""
+    return {"Event": "SuccessfulAuth", "Service": "PJSIP", "AccountID": ext}
+
+
+async def test_waiting_texts_go_out_when_the_phone_registers(relay) -> None:
+    # Asterisk sends no ContactStatus for members (sorcery.conf): the REGISTER's successful
+    # authentication is the sign, and the texts are tried once the contact is stored.
+    routes, delivery, ami = relay
+    await text(routes, "2002", "2003", "first")
+    await text(routes, "2002", "2003", "second")
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "queued")] * 2
+    ami.reachable = {"2003"}
+    delivery.presence.on_authenticated(registered("2003"))
+    await asyncio.sleep(TRIES_AFTER_AUTH[0] + 0.1)
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["first", "second"]
+    assert statuses(routes.store.db) == [("2003", "delivered")] * 2
+
+
+async def test_a_registration_with_nothing_waiting_wakes_nobody(relay) -> None:
+    routes, delivery, ami = relay
+    ami.reachable = {"2002", "2003"}
+    await text(routes, "2002", "2003", "for Auma")
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "delivered")] and delivery._wanted == set()
+    for event in (
+        registered("2008"),  # nothing waits for 2008
+        registered("2009"),  # deactivated
+        {"Service": "AMI", "AccountID": "2003"},  # an AMI login named like her
+        registered("2003\r\nAction: Originate"),  # not an extension
+    ):
+        delivery.presence.on_authenticated(event)
+    await asyncio.sleep(TRIES_AFTER_AUTH[-1] + 0.1)
+    assert delivery._wanted == set()
+
+
+async def test_texts_handed_to_a_phone_that_then_fails_qualify_go_out_again(relay) -> None:
+    routes, delivery, ami = relay
+    clock = [1000.0]
+    delivery.presence.clock = lambda: clock[0]
+    ami.reachable = {"2003"}
+    ami.contacts = {"2003": {"2003;@abc": "Reachable"}}
+    await text(routes, "2002", "2003", "are you there")
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "delivered")]
+    window = SUSPECT_WINDOW.total_seconds()
+    clock[0] += window - 1  # before a qualify has had time to fail, nothing is read
+    assert await delivery.presence.check_due() == 0 and ami.read == []
+    # The phone vanished; Asterisk's qualify found it gone; its registration is still there.
+    ami.reachable, ami.contacts = set(), {"2003": {"2003;@abc": "Unreachable"}}
+    clock[0] += 2
+    assert await delivery.presence.check_due() == 1
+    assert ami.read == ["PJSIP_AOR(2003,contact)", "PJSIP_CONTACT(2003;@abc,status)"]
+    assert statuses(routes.store.db) == [("2003", "queued")]
+    ami.reachable = {"2003"}
+    delivery.presence.on_authenticated(registered("2003"))  # back on
+    await asyncio.sleep(TRIES_AFTER_AUTH[0] + 0.1)
+    await delivery.pass_once()
+    assert ami.bodies("2003") == ["are you there", "are you there"]
+
+
+async def handed_a_text(relay) -> list[float]:
+    """Auma's phone took "hello"; the delivery worker's clock, which the test moves."""
+    routes, delivery, ami = relay
+    clock = [1000.0]
+    delivery.presence.clock = lambda: clock[0]
+    ami.reachable = {"2003"}
+    await text(routes, "2002", "2003", "hello")
+    await delivery.pass_once()
+    assert statuses(routes.store.db) == [("2003", "delivered")]
+    return clock
+
+
+@pytest.mark.parametrize(
+    "contacts",
+    [
+        {"2003;@abc": "Reachable"},  # answered a qualify after the text
+        {"2003;@old": "Unreachable", "2003;@new": "Reachable"},  # a second phone answers
+        {},  # unregistered: it said goodbye, it did not vanish
+        {"2003;@abc": "Unknown"},  # not qualified yet: nothing known
+    ],
+)
+async def test_texts_to_a_phone_not_found_gone_stay_delivered(relay, contacts) -> None:
+    routes, delivery, ami = relay
+    clock = await handed_a_text(relay)
+    ami.contacts = {"2003": contacts}
+    clock[0] += SUSPECT_WINDOW.total_seconds() + 1
+    assert await delivery.presence.check_due() == 0
+    assert statuses(routes.store.db) == [("2003", "delivered")]
+    clock[0] += 1000  # read once: a later look reads nothing more
+    reads = len(ami.read)
+    assert await delivery.presence.check_due() == 0 and len(ami.read) == reads
+
+
+async def test_a_phone_whose_status_cannot_be_read_is_read_later(relay) -> None:
+    routes, delivery, ami = relay
+    clock = await handed_a_text(relay)
+    clock[0] += SUSPECT_WINDOW.total_seconds() + 1
+    ami.up = False  # Asterisk restarting
+    assert await delivery.presence.check_due() == 0
+    ami.up, ami.contacts = True, {"2003": {"2003;@abc": "Unreachable"}}
+    assert await delivery.presence.check_due() == 1
+    assert statuses(routes.store.db) == [("2003", "queued")]
 
 
 @pytest.mark.parametrize(
