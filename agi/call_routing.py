@@ -22,7 +22,7 @@ from directory.model import Member
 from routing.calls import CallRequest, Decision, Policy, route_call
 from routing.case_link import CaseLink, link_call, split_case_prefix
 from routing.escalation import Step, call_steps, split_urgent
-from routing.step_cache import StepCache
+from routing.versioned_cache import MembersAsOf, VersionedCache
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +36,36 @@ class CallRoutes:
         self.cases = CaseLookup(directory.db)
         self.chains = ChainStore(directory.db)
         self.bridges = BridgeRoutes(directory)
-        self.step_cache = StepCache()
+        # Members and calls' steps, kept while no member and no chain changes
+        # (routing/versioned_cache.py): one read of a counter per call.
+        self.members: VersionedCache[Member | None] = VersionedCache()
+        self.steps_kept: VersionedCache[tuple[Step, ...]] = VersionedCache()
+
+    def _as_of_now(self) -> MembersAsOf:
+        return MembersAsOf(self.directory, self.directory.routing_version(), self.members)
 
     async def member_call(self, call: AgiCall) -> None:
         """A call from a member's SIP phone: arg 1 is the endpoint, arg 2 what was dialed."""
+        started = time.perf_counter()
         endpoint, dialed = call.arg(1), call.arg(2)
-        caller = self.directory.member_by_extension(endpoint) if endpoint else None
-        await self._answer(call, caller, dialed, f"endpoint {endpoint[:20]!r}")
+        directory = self._as_of_now()
+        caller = directory.member_by_extension(endpoint) if endpoint else None
+        await self._answer(call, directory, caller, dialed, f"endpoint {endpoint[:20]!r}", started)
 
     async def route(self, call: AgiCall, caller: Member | None, dialed: str, who: str) -> None:
         """Route a call from `caller` (found by whoever took the call in: a trunk's caller ID,
         a call back) to `dialed`, as from their own SIP phone."""
-        await self._answer(call, caller, dialed, who)
+        await self._answer(call, self._as_of_now(), caller, dialed, who, time.perf_counter())
 
-    async def _answer(self, call: AgiCall, caller: Member | None, dialed: str, who: str) -> None:
-        started = time.perf_counter()
+    async def _answer(
+        self,
+        call: AgiCall,
+        directory: MembersAsOf,
+        caller: Member | None,
+        dialed: str,
+        who: str,
+        started: float,
+    ) -> None:
         rest, urgent = split_urgent(dialed)
         number, keyed = split_case_prefix(rest)
         if caller is not None and caller.active and len(number) == 3:
@@ -61,7 +76,7 @@ class CallRoutes:
             if code is not None and code.kind == "conference":
                 await call.set_variable(v.ROUTE, self.bridges.case_conference(caller, code, keyed))
                 return
-        decision = route_call(self.directory, CallRequest(caller, number, self.policy))
+        decision = route_call(directory, CallRequest(caller, number, self.policy))
         callee = decision.targets[0] if len(decision.targets) == 1 else None
         link = CaseLink()
         if caller is not None and caller.active:
@@ -71,7 +86,7 @@ class CallRoutes:
         steps: list[Step] = []
         if decision.connects:
             assert caller is not None
-            steps = self._steps(caller, decision, urgent)
+            steps = self._steps(directory, caller, decision, urgent)
         tags = encode(
             CallTags(
                 dialed=number[:32],
@@ -104,11 +119,17 @@ class CallRoutes:
             (time.perf_counter() - started) * 1000,
         )
 
-    def _steps(self, caller: Member, decision: Decision, urgent: bool) -> list[Step]:
-        """The call's escalation steps, planned once for calls alike (routing/step_cache.py)."""
+    def _steps(
+        self, directory: MembersAsOf, caller: Member, decision: Decision, urgent: bool
+    ) -> list[Step]:
+        """The call's escalation steps, planned once for calls alike."""
         key = (caller.id, decision.targets, decision.outside_number, urgent)
-        return self.step_cache.steps(
-            self.directory.routing_version(),
-            key,
-            lambda: call_steps(self.directory, self.chains, caller, decision, self.policy, urgent),
+        return list(
+            self.steps_kept.get(
+                directory.version,
+                key,
+                lambda: tuple(
+                    call_steps(directory, self.chains, caller, decision, self.policy, urgent)
+                ),
+            )
         )

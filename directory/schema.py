@@ -782,7 +782,7 @@ def _m0016(db: sqlite_utils.Database) -> None:
 def _m0017(db: sqlite_utils.Database) -> None:
     # A counter every change to what a call's escalation steps are made of (members and
     # stored chains) moves, so the routing service can keep the steps of calls alike and
-    # know, with one read, when they may have changed (routing/step_cache.py).
+    # know, with one read, when they may have changed (routing/versioned_cache.py).
     _version_counter(
         db,
         "routing_version",

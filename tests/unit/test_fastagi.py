@@ -272,7 +272,7 @@ async def test_member_call_follows_the_callees_chain(agi: AgiServerThread) -> No
 
 
 async def test_the_next_call_follows_a_change_made_meanwhile(agi: AgiServerThread) -> None:
-    """Steps are kept for calls alike (routing/step_cache.py): a change of a member or of a
+    """Steps are kept for calls alike (routing/versioned_cache.py): a change of a member or of a
     chain, made meanwhile by the CLI or the admin site, is followed by the very next call."""
     headers = headers_for(v.ROUTE_MEMBER_CALL, "2002", "2003")
     before = (await play_asterisk(agi.port, headers)).steps
