@@ -12,6 +12,7 @@ import sqlite_utils
 from directory import audit
 from directory.case_model import rows
 from directory.member_list import MemberScope
+from directory.schema import counters_moved_once
 from directory.transactions import writing
 from directory.validation import CleanMember, MemberError
 
@@ -194,8 +195,8 @@ def save_members(
     inserts: list[dict[str, Any]] = []
     updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
     audits: list[dict[str, Any]] = []
-    with writing(db):
-        # Pass 1: members without their supervisor link (a supervisor may be on a later line).
+    with writing(db), counters_moved_once(db, "members"):
+        # New members and changed ones, as read from the file.
         for _, m in items:
             old = existing.get(m.phone)
             values = {
@@ -222,22 +223,28 @@ def save_members(
                 if given is not None:
                     values = {k: v for k, v in values.items() if k in given or k == "phone"}
                 updates.append((old, values))
-        if inserts:
-            db["members"].insert_all(inserts, batch_size=2000)
-        ids = {row[0]: row[1] for row in db.execute("SELECT phone, id FROM members").fetchall()}
-        # Pass 2: supervisor links, then the changed fields of members already present.
+        # New members get their ids here, so each is written once with its supervisor
+        # (who may be on a later line: the foreign key is checked at commit).
+        ids = {phone: row["id"] for phone, row in existing.items()}
+        next_id = int(db.execute("SELECT coalesce(max(id), 0) FROM members").fetchone()[0]) + 1
+        for values in inserts:
+            values["id"] = next_id
+            ids[values["phone"]] = next_id
+            next_id += 1
         supervisor_of = {m.phone: m.supervisor_phone for _, m in items}
         for values in inserts:
             sup_phone = supervisor_of.get(values["phone"])
-            supervisor_id = ids.get(sup_phone) if sup_phone else None
-            if supervisor_id is not None:
-                db.execute(
-                    "UPDATE members SET supervisor_id = ? WHERE id = ?",
-                    (supervisor_id, ids[values["phone"]]),
-                )
-            after = {k: values[k] for k in EDITABLE if k != "supervisor_id"}
-            after["supervisor_id"] = supervisor_id
+            values["supervisor_id"] = ids.get(sup_phone) if sup_phone else None
+            after = {k: values[k] for k in EDITABLE}
             audits.append(audit.audit_rows(actor, f"{action}.add", values["phone"], None, after))
+        if inserts:
+            db.execute("PRAGMA defer_foreign_keys = ON")  # back off at the commit
+            columns = list(inserts[0])
+            db.conn.executemany(
+                f"INSERT INTO members ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                [tuple(v[c] for c in columns) for v in inserts],
+            )
         result.added = len(inserts)
         for old, values in updates:
             if given is None or "supervisor_id" in given:
@@ -255,7 +262,12 @@ def save_members(
             db["members"].update(old["id"], changed)
             result.updated += 1
         if audits:
-            db["audit"].insert_all(audits, batch_size=2000)
+            columns = list(audits[0])
+            db.conn.executemany(
+                f"INSERT INTO audit ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                [tuple(a[c] for c in columns) for a in audits],
+            )
     return result
 
 

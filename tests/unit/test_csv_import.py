@@ -68,6 +68,49 @@ def test_good_file_imports(db: sqlite_utils.Database, tmp_path: Path) -> None:
     assert audit_count(db) == 5
 
 
+def counters(db: sqlite_utils.Database) -> dict[str, int]:
+    return {
+        r[0]: int(r[1])
+        for r in db.execute(
+            "SELECT key, value FROM service_state WHERE key IN "
+            "('members_version', 'routing_version')"
+        )
+    }
+
+
+def test_an_import_moves_the_members_counters_and_leaves_their_triggers(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    # The service keeps routes and endpoint rows until these counters move. An import moves
+    # them once, not once a row; the triggers that move them on any other change stay.
+    before = counters(db)
+    assert import_csv(db, write(tmp_path, GOOD), "admin").ok
+    after = counters(db)
+    assert all(after[k] > before[k] for k in before) and set(before) == {
+        "members_version",
+        "routing_version",
+    }
+    db.execute("UPDATE members SET name = 'Grace A.' WHERE phone = '+256772100001'")
+    assert all(v > after[k] for k, v in counters(db).items())
+
+
+def test_a_failed_import_leaves_the_triggers(db: sqlite_utils.Database, tmp_path: Path) -> None:
+    from directory import members
+
+    triggers = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    real = members.new_sip_password
+    members.new_sip_password = lambda: 1 / 0  # fails in the middle of the write
+    try:
+        with pytest.raises(ZeroDivisionError):
+            import_csv(db, write(tmp_path, GOOD), "admin")
+    finally:
+        members.new_sip_password = real
+    assert member_count(db) == 0
+    assert db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall() == (
+        triggers
+    )
+
+
 def test_reimport_is_a_noop(loaded: sqlite_utils.Database, tmp_path: Path) -> None:
     before, audits = snapshot(loaded), audit_count(loaded)
     result = import_csv(loaded, write(tmp_path, GOOD, "again.csv"), "admin")
