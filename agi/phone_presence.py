@@ -100,6 +100,18 @@ class PhonePresence:
         else:
             found[1].due = min(found[1].first + 2 * window, now + window)
 
+    def resume(self, handed: list[tuple[int, str, datetime]]) -> None:
+        """After a restart: (member, extension, first hand-over) of the texts handed to
+        phones lately, before this process could watch them; each is read when it would
+        have been."""
+        now, wall = self.clock(), datetime.now(UTC)
+        window = SUSPECT_WINDOW.total_seconds()
+        for member_id, extension, since in handed:
+            if member_id in self._handed:
+                continue
+            first = now - max(0.0, (wall - since).total_seconds())
+            self._handed[member_id] = (extension, _Handed(since, first, first + window))
+
     async def check_due(self) -> int:
         """Read the status of the phones whose check is due; returns how many texts were
         queued again. A phone whose status cannot be read now (AMI down) is read later."""

@@ -87,6 +87,9 @@ class TextDelivery:
         self._last_purge = 0.0
         self._sms_due = False  # an SMS meant to go at once was stored
         self.presence = PhonePresence(ami, self.store.waiting_member, self.wake, self.requeue)
+        # Texts handed over lately, before a restart, are watched as if this process had
+        # (those whose look fell while the service was down are looked at now).
+        self.presence.resume(self.store.handed_since(datetime.now(UTC) - 2 * SUSPECT_WINDOW))
         self.delivered_sip = 0
         self.delivered_sms = 0
 

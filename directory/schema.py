@@ -821,6 +821,13 @@ def _m0017(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0018_texts_handed_lately")
+def _m0018(db: sqlite_utils.Database) -> None:
+    # The texts handed to phones in the last minute or so, read when the service starts: a
+    # phone that vanished meanwhile gets them again (agi/phone_presence.py).
+    db["text_deliveries"].create_index(["delivered_at"], if_not_exists=True)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -276,6 +276,18 @@ class TextStore:
                 (DELIVERED, stamp, *delivery_ids),
             )
 
+    def handed_since(self, since: datetime) -> list[tuple[int, str, datetime]]:
+        """(member, extension, first hand-over) of each active member whose SIP phone was
+        handed texts since `since`."""
+        rows = self.db.execute(
+            "SELECT d.recipient_member_id, m.extension, min(d.delivered_at) "
+            "FROM text_deliveries d JOIN members m ON m.id = d.recipient_member_id "
+            "WHERE d.delivered_at >= ? AND d.status = ? AND d.via = 'sip' AND m.active = 1 "
+            "GROUP BY d.recipient_member_id",
+            (_iso(since), DELIVERED),
+        ).fetchall()
+        return [(int(r[0]), r[1], datetime.fromisoformat(r[2])) for r in rows]
+
     def requeue_recent(self, member_id: int, since: datetime) -> int:
         """Put back in the queue the texts handed to the member's phone since `since`: the
         phone stopped answering Asterisk (it may have been gone when they were sent). A text

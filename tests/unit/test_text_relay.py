@@ -103,12 +103,18 @@ class FakeCall:
         self.sets[name] = value
 
 
-@pytest.fixture
-def relay(directory: Directory) -> tuple[TextRoutes, TextDelivery, FakeAmi]:
-    ami = FakeAmi()
+def relay_on(
+    directory: Directory, ami: FakeAmi | None = None
+) -> tuple[TextRoutes, TextDelivery, FakeAmi]:
+    ami = ami or FakeAmi()
     policy = TextPolicy(per_minute=5, sms_after_seconds=0)
     delivery = TextDelivery(directory.db, ami, policy)  # type: ignore[arg-type]
     return TextRoutes(TextIntake(directory, Policy(), policy, delivery)), delivery, ami
+
+
+@pytest.fixture
+def relay(directory: Directory) -> tuple[TextRoutes, TextDelivery, FakeAmi]:
+    return relay_on(directory)
 
 
 def statuses(db: sqlite_utils.Database) -> list[tuple[str, str]]:
@@ -271,6 +277,28 @@ async def test_texts_to_a_phone_not_found_gone_stay_delivered(relay, contacts) -
     clock[0] += 1000  # read once: a later look reads nothing more
     reads = len(ami.read)
     assert await delivery.presence.check_due() == 0 and len(ami.read) == reads
+
+
+async def test_texts_handed_just_before_a_restart_are_still_watched(
+    directory: Directory,
+) -> None:
+    routes, delivery, ami = relay_on(directory)
+    ami.reachable = {"2003"}
+    await text(routes, "2002", "2003", "hello")
+    await delivery.pass_once()
+    db = routes.store.db
+
+    def handed_ago(seconds: float) -> None:
+        at = datetime.now(UTC) - timedelta(seconds=seconds)
+        db.execute("UPDATE text_deliveries SET delivered_at = ?", (at.isoformat(),))
+
+    gone = FakeAmi()
+    gone.contacts = {"2003": {"2003;@abc": "Unreachable"}}
+    handed_ago(10)  # the service restarts 10 s after: a qualify has not had its time yet
+    assert await relay_on(directory, gone)[1].presence.check_due() == 0
+    handed_ago(SUSPECT_WINDOW.total_seconds() + 2)  # or a qualify period after
+    assert await relay_on(directory, gone)[1].presence.check_due() == 1
+    assert statuses(db) == [("2003", "queued")]
 
 
 async def test_a_phone_whose_status_cannot_be_read_is_read_later(relay) -> None:
