@@ -15,6 +15,9 @@ loopback):
    register-many.xml, --rate per second, digest auth): successes, failures, time from the
    first REGISTER to the 200 (p50/p95/max); RSS after;
 6. times `pjsip show contacts` with those registrations in place;
+7. with --qualified N: registers N more members (for an hour) whose Contact is one SIPp that
+   answers every qualify OPTIONS, then watches Asterisk's CPU and RSS for --qualify-seconds
+   while it qualifies them (qualify_frequency 60 s, pjsip.conf);
 then removes the install. No call loads (that is bench/bench_routing.py).
 
 \b
@@ -89,10 +92,14 @@ class SizeFigures:
     asterisk_rss_mib: float | None = None  # after the REGISTER load
     show_contacts_s: float | None = None
     show_contacts_found: int | None = None
+    qualify: dict[str, Any] = field(default_factory=dict)  # --qualified
 
 
-def register_load(pbx: BenchPbx, members: int, count: int, rate: int) -> dict[str, Any]:
-    """`count` REGISTERs of members spread over the directory, `rate` a second."""
+def _register_command(
+    pbx: BenchPbx, members: int, count: int, rate: int, expires: int, stay_ms: int
+) -> tuple[list[str], Path]:
+    """SIPp registering `count` members spread over the directory, `rate` a second, each for
+    `expires` s, each SIPp call then staying up `stay_ms`; and its statistics file."""
     db = open_db(pbx.home / "cug.db")
     picks = random.Random(7).sample(range(members), min(count, members))
     rows = [
@@ -102,15 +109,22 @@ def register_load(pbx: BenchPbx, members: int, count: int, rate: int) -> dict[st
         for i in picks
     ]
     db.close()
-    inf = pbx.work / f"register-{members}.csv"
-    lines = (f"{e};[authentication username={e} password={p}]\n" for e, p in rows)
+    inf = pbx.work / f"register-{members}-{count}.csv"
+    lines = (f"{e};[authentication username={e} password={p}];{expires}\n" for e, p in rows)
     inf.write_text("SEQUENTIAL\n" + "".join(lines))
-    stat = pbx.work / f"reg-{members}-stat.csv"
+    stat = pbx.work / f"reg-{members}-{count}-stat.csv"
     cmd = ["sipp", f"127.0.0.1:{pbx.sip_port}", "-sf", str(SIPP / "register-many.xml")]
     cmd += ["-inf", str(inf), "-i", "127.0.0.1", "-p", str(pbx.ports.take())]
-    cmd += ["-r", str(rate), "-m", str(count), "-l", str(rate * 2), "-timeout", "120s"]
+    cmd += ["-r", str(rate), "-m", str(count), "-set", "stay_ms", str(stay_ms)]
+    cmd += ["-l", str(count + 100 if stay_ms else rate * 2)]
     cmd += ["-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1"]
-    cmd += ["-trace_rtt", "-rtt_freq", "1"]  # written as <scenario>_<pid>_rtt.csv in cwd
+    return cmd, stat
+
+
+def register_load(pbx: BenchPbx, members: int, count: int, rate: int) -> dict[str, Any]:
+    """`count` REGISTERs of members spread over the directory, `rate` a second."""
+    cmd, stat = _register_command(pbx, members, count, rate, expires=60, stay_ms=0)
+    cmd += ["-timeout", "120s", "-trace_rtt", "-rtt_freq", "1"]  # <scenario>_<pid>_rtt.csv
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=pbx.work)
     elapsed = time.monotonic() - started
@@ -128,6 +142,50 @@ def register_load(pbx: BenchPbx, members: int, count: int, rate: int) -> dict[st
         "ms_p50": percentile(times, 50),
         "ms_p95": percentile(times, 95),
         "ms_max": max(times, default=float("nan")),
+    }
+
+
+def contact_states(box: Sandbox) -> dict[str, int]:
+    """How many registered contacts `pjsip show contacts` shows in each qualify state."""
+    out = quick_cli(box, "pjsip show contacts", timeout=300) or ""
+    return {
+        status: len(re.findall(rf"^\s+Contact: .* {status}\s", out, re.M))
+        for status in ("Avail", "Unavail", "NonQual")
+    }
+
+
+def qualify_load(
+    pbx: BenchPbx, pid: int, members: int, count: int, rate: int, seconds: float
+) -> dict[str, Any]:
+    """`count` more members registered (for an hour) from one SIPp that stays up and answers
+    every qualify OPTIONS (-oocsf), as their phones would; then `seconds` watched: Asterisk's
+    CPU and RSS while it qualifies them every qualify_frequency (60 s)."""
+    box = Sandbox(pbx.settings_obj())
+    stay_ms = int((count / rate + seconds + 90) * 1000)
+    cmd, _ = _register_command(pbx, members, count, rate, expires=3600, stay_ms=stay_ms)
+    cmd += ["-oocsf", str(SIPP / "qualify-answer.xml")]
+    rss_before = rss_kib(pid)[0] / 1024
+    phones = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(count / rate + 5)
+        registered = contact_states(box)
+        time.sleep(60)  # every phone qualified once at least (qualify_frequency)
+        cpu_start = cpu_seconds(pid)
+        time.sleep(seconds)
+        cpu = cpu_seconds(pid) - cpu_start
+        qualified = contact_states(box)
+    finally:
+        phones.terminate()
+        phones.wait(timeout=30)
+    return {
+        "offered": count,
+        "contacts_after_registering": registered,
+        "watched_s": seconds,
+        "asterisk_cpu_s": round(cpu, 1),
+        "asterisk_cpu_share": round(cpu / seconds, 3),
+        "contacts_at_end": qualified,
+        "rss_before_mib": round(rss_before, 1),
+        "rss_after_mib": round(rss_kib(pid)[0] / 1024, 1),
     }
 
 
@@ -251,6 +309,11 @@ def measure(work: Path, members: int, port_base: int, opts: dict[str, Any]) -> S
         log.info(
             "pjsip show contacts: %s s, %s found", fig.show_contacts_s, fig.show_contacts_found
         )
+        if opts["qualified"]:
+            fig.qualify = qualify_load(
+                pbx, pid, members, opts["qualified"], opts["rate"], opts["qualify_seconds"]
+            )
+            log.info("qualify load: %s", fig.qualify)
     finally:
         ServiceProcess(pbx.settings_obj()).stop()
         stop_asterisk(Sandbox(pbx.settings_obj()))
@@ -282,6 +345,13 @@ def ratios(small: dict[str, Any], big: dict[str, Any]) -> dict[str, float]:
 @click.option("--fetch-all", is_flag=True, help="Whole-table reads allowed (before Dec 2026).")
 @click.option("--without-columns", is_flag=True, help="No mailboxes/contact columns (old).")
 @click.option("--boot-only", is_flag=True, help="Stop after the boot and the seconds after.")
+@click.option(
+    "--qualified",
+    default=0,
+    show_default=True,
+    help="Members then registered with phones that answer qualify, and watched (0: none).",
+)
+@click.option("--qualify-seconds", default=150.0, show_default=True, help="Seconds watched.")
 @click.option("--boot-timeout", default=600.0, show_default=True)
 @click.option(
     "--port-base",
