@@ -10,8 +10,9 @@ needs:
   are tried a moment later (the registrar stores the contact just after the check) and once
   more after that, so a slow registrar costs seconds, not the minute of the next retry.
 * A phone that vanished without unregistering (battery, coverage) still looks registered
-  until Asterisk's qualify finds it gone (qualify_frequency 60 s + qualify_timeout 3 s,
-  pjsip.conf). One qualify period after texts were handed to a phone, the status of its
+  until Asterisk's qualify finds it gone (qualify_frequency 60 s + qualify_timeout 3 s in
+  pjsip.conf's member AOR template, read from there). One qualify period after texts were
+  handed to a phone, the status of its
   contacts is read by id (`PJSIP_AOR(<ext>,contact)` and `PJSIP_CONTACT(<id>,status)` over
   AMI Getvar, a look-up each, not a list of every member): if none of them answers any
   more, the texts handed since are queued again. A text may arrive twice; none is lost.
@@ -35,6 +36,23 @@ TRIES_AFTER_AUTH = (0.5, 3.0)
 # A phone that vanished looks registered until Asterisk's next qualify fails:
 # qualify_frequency (60 s, pjsip.conf) + qualify_timeout (3 s), and a margin.
 SUSPECT_WINDOW = timedelta(seconds=63 + 5)
+MARGIN = timedelta(seconds=5)
+
+
+def suspect_window(aor_options: dict[str, str]) -> timedelta | None:
+    """How long after texts were handed to a phone one of Asterisk's qualifies has surely
+    come back, from the member AOR template's options (pjsip.conf); None with qualify off
+    (then a phone that vanished is noticed only when its registration expires)."""
+    try:
+        frequency = float(aor_options.get("qualify_frequency", "0") or 0)
+        timeout = float(aor_options.get("qualify_timeout", "3") or 3)
+    except ValueError:
+        return SUSPECT_WINDOW
+    if frequency <= 0:
+        return None
+    return timedelta(seconds=frequency + timeout) + MARGIN
+
+
 CHECKS_PER_PASS = 200  # phones read per look (two AMI look-ups each); the rest at the next
 _EXTENSION = re.compile(r"[0-9]{2,8}")
 _CONTACT_ID = re.compile(r"[^\s,()]{1,200}")
@@ -61,8 +79,10 @@ class PhonePresence:
         wake: Callable[[int], None],
         requeue: Callable[[int, datetime], int],
         clock: Callable[[], float] = time.monotonic,
+        window: timedelta | None = SUSPECT_WINDOW,
     ) -> None:
         self.ami = ami
+        self.window = window  # None: Asterisk does not qualify members, nothing to read
         self._waiting = waiting
         self._wake = wake
         self._requeue = requeue
@@ -89,8 +109,10 @@ class PhonePresence:
     def handed(self, member_id: int, extension: str) -> None:
         """Texts were just handed to the member's phone: read its status a qualify later
         (texts handed meanwhile push that back, up to two qualify periods)."""
+        if self.window is None:
+            return
         now = self.clock()
-        window = SUSPECT_WINDOW.total_seconds()
+        window = self.window.total_seconds()
         found = self._handed.get(member_id)
         if found is None:
             self._handed[member_id] = (
@@ -104,8 +126,10 @@ class PhonePresence:
         """After a restart: (member, extension, first hand-over) of the texts handed to
         phones lately, before this process could watch them; each is read when it would
         have been."""
+        if self.window is None:
+            return
         now, wall = self.clock(), datetime.now(UTC)
-        window = SUSPECT_WINDOW.total_seconds()
+        window = self.window.total_seconds()
         for member_id, extension, since in handed:
             if member_id in self._handed:
                 continue

@@ -73,6 +73,7 @@ class TextDelivery:
         policy: TextPolicy,
         gateway: SmsGateway | None = None,
         costs: CostPolicy | None = None,
+        suspect_window: timedelta | None = SUSPECT_WINDOW,
     ) -> None:
         self.db = db
         self.store = TextStore(db)
@@ -86,10 +87,14 @@ class TextDelivery:
         self._last_scan = 0.0
         self._last_purge = 0.0
         self._sms_due = False  # an SMS meant to go at once was stored
-        self.presence = PhonePresence(ami, self.store.waiting_member, self.wake, self.requeue)
+        self.presence = PhonePresence(
+            ami, self.store.waiting_member, self.wake, self.requeue, window=suspect_window
+        )
         # Texts handed over lately, before a restart, are watched as if this process had
         # (those whose look fell while the service was down are looked at now).
-        self.presence.resume(self.store.handed_since(datetime.now(UTC) - 2 * SUSPECT_WINDOW))
+        if suspect_window is not None:
+            since = datetime.now(UTC) - 2 * suspect_window
+            self.presence.resume(self.store.handed_since(since))
         self.delivered_sip = 0
         self.delivered_sms = 0
 
@@ -116,7 +121,8 @@ class TextDelivery:
         if status in _REACHABLE:
             self.wake(member_id)
         elif status == "Unreachable":
-            again = self.requeue(member_id, datetime.now(UTC) - SUSPECT_WINDOW)
+            window = self.presence.window or SUSPECT_WINDOW
+            again = self.requeue(member_id, datetime.now(UTC) - window)
             if again:
                 log.warning("member %s stopped answering: %d texts queued again", extension, again)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -16,9 +17,11 @@ from agi.callbacks import Callbacks
 from agi.conference_calls import ConferenceCalls
 from agi.conference_log import ConferenceLog
 from agi.contact_log import ContactLog
+from agi.endpoint_rows import TemplateError, read_templates
 from agi.fastagi import FastAgiServer
-from agi.member_endpoints import EndpointSync
+from agi.member_endpoints import TEMPLATES_FILE, EndpointSync
 from agi.missed_calls import MissedCalls
+from agi.phone_presence import SUSPECT_WINDOW, suspect_window
 from agi.reminders import Reminders
 from agi.text_delivery import TextDelivery
 from agi.text_intake import TextIntake
@@ -38,6 +41,25 @@ from web.site import mount_admin_site
 from web.sms_inbound import mount_sms_inbound
 
 log = logging.getLogger(__name__)
+
+
+def _suspect_window(settings: Settings) -> timedelta | None:
+    """How long after handing texts to a phone the relay reads its qualify status: from the
+    member AOR template of the pjsip.conf Asterisk runs with."""
+    if settings.asterisk_etc is None or not (settings.asterisk_etc / TEMPLATES_FILE).exists():
+        return SUSPECT_WINDOW
+    try:
+        templates = read_templates((settings.asterisk_etc / TEMPLATES_FILE).read_text())
+    except (OSError, TemplateError) as exc:
+        log.warning("member templates unreadable (%s): qualify assumed every 60 s", exc)
+        return SUSPECT_WINDOW
+    window = suspect_window(templates.options.get("ps_aors", {}))
+    if window is None:
+        log.warning(
+            "qualify_frequency is 0 in the member AOR template: texts handed to a phone "
+            "that vanished are not sent again"
+        )
+    return window
 
 
 def _numbers(numbers: list[str]) -> frozenset[str]:
@@ -116,7 +138,9 @@ async def run(settings: Settings) -> None:
     agi.route(variables.ROUTE_TRUNK_PIN, trunk.trunk_pin)
     ami = AmiLink("127.0.0.1", settings.ami_port, settings.ami_username, settings.ami_secret)
     gateway = build_gateway(settings.sms_gateway)
-    delivery = TextDelivery(db, ami, settings.texts, gateway, settings.costs)
+    delivery = TextDelivery(
+        db, ami, settings.texts, gateway, settings.costs, _suspect_window(settings)
+    )
     intake = TextIntake(directory, policy_from(settings), settings.texts, delivery)
     text_routes = TextRoutes(intake)
     agi.route(variables.ROUTE_MEMBER_TEXT, text_routes.member_text)

@@ -13,7 +13,7 @@ import pytest
 import sqlite_utils
 
 from agi import variables as v
-from agi.phone_presence import SUSPECT_WINDOW, TRIES_AFTER_AUTH
+from agi.phone_presence import SUSPECT_WINDOW, TRIES_AFTER_AUTH, suspect_window
 from agi.text_delivery import TextDelivery, display_name
 from agi.text_intake import TextIntake
 from agi.text_relay import TextRoutes
@@ -299,6 +299,40 @@ async def test_texts_handed_just_before_a_restart_are_still_watched(
     handed_ago(SUSPECT_WINDOW.total_seconds() + 2)  # or a qualify period after
     assert await relay_on(directory, gone)[1].presence.check_due() == 1
     assert statuses(db) == [("2003", "queued")]
+
+
+@pytest.mark.parametrize(
+    ("options", "seconds"),
+    [
+        ({"qualify_frequency": "60"}, 68),  # the shipped template: 60 + 3 (default) + 5
+        ({"qualify_frequency": "300", "qualify_timeout": "5.0"}, 310),
+        ({"qualify_frequency": "0"}, None),  # qualify off: nothing to read
+        ({}, None),
+        ({"qualify_frequency": "often"}, 68),  # unreadable: the shipped value
+    ],
+)
+def test_the_window_follows_the_member_aor_template(options, seconds) -> None:
+    window = suspect_window(options)
+    assert (window.total_seconds() if window else None) == seconds
+
+
+async def test_a_longer_qualify_period_is_waited_for(directory: Directory) -> None:
+    ami = FakeAmi()
+    ami.reachable = {"2003"}
+    policy = TextPolicy(per_minute=5, sms_after_seconds=0)
+    delivery = TextDelivery(  # type: ignore[arg-type]
+        directory.db, ami, policy, suspect_window=suspect_window({"qualify_frequency": "300"})
+    )
+    routes = TextRoutes(TextIntake(directory, Policy(), policy, delivery))
+    clock = [1000.0]
+    delivery.presence.clock = lambda: clock[0]
+    await text(routes, "2002", "2003", "hello")
+    await delivery.pass_once()
+    ami.contacts = {"2003": {"2003;@abc": "Unreachable"}}
+    clock[0] += 100  # past the shipped 68 s, before this install's next qualify
+    assert await delivery.presence.check_due() == 0 and ami.read == []
+    clock[0] += 210
+    assert await delivery.presence.check_due() == 1
 
 
 async def test_a_phone_whose_status_cannot_be_read_is_read_later(relay) -> None:
