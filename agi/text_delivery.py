@@ -88,7 +88,11 @@ class TextDelivery:
         self._last_purge = 0.0
         self._sms_due = False  # an SMS meant to go at once was stored
         self.presence = PhonePresence(
-            ami, self.store.waiting_member, self.wake, self.requeue, window=suspect_window
+            ami,
+            self.store.waiting_member,
+            self.wake,
+            self.store.requeue_recent,
+            window=suspect_window,
         )
         # Texts handed over lately, before a restart, are watched as if this process had
         # (those whose look fell while the service was down are looked at now).
@@ -104,10 +108,6 @@ class TextDelivery:
         self._wanted.add(member_id)
         self._wake.set()
 
-    def requeue(self, member_id: int, since: datetime) -> int:
-        """Texts handed to the member's phone since `since` go out again (it vanished)."""
-        return self.store.requeue_recent(member_id, since)
-
     def on_contact_status(self, event: dict[str, str]) -> None:
         """AMI ContactStatus, where Asterisk sends it for members (not with the shipped
         sorcery.conf; agi/phone_presence.py stands in): a member's phone registered or
@@ -122,7 +122,7 @@ class TextDelivery:
             self.wake(member_id)
         elif status == "Unreachable":
             window = self.presence.window or SUSPECT_WINDOW
-            again = self.requeue(member_id, datetime.now(UTC) - window)
+            again = self.store.requeue_recent(member_id, datetime.now(UTC) - window)
             if again:
                 log.warning("member %s stopped answering: %d texts queued again", extension, again)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,7 +196,10 @@ def save_members(
     inserts: list[dict[str, Any]] = []
     updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
     audits: list[dict[str, Any]] = []
-    with writing(db), counters_moved_once(db, "members"):
+    # A batch moves the members' version counters once, not once a row; one member's change
+    # leaves the triggers in place (dropping them changes the schema every connection reads).
+    once = counters_moved_once(db, "members") if len(items) > 1 else nullcontext()
+    with writing(db), once:
         # New members and changed ones, as read from the file.
         for _, m in items:
             old = existing.get(m.phone)
