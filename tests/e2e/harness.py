@@ -268,14 +268,18 @@ class Phone:
                 return code
         return None
 
-    def settle(self) -> None:
+    def settle(self, listening_since: float = 0.0) -> None:
         """Wait until Asterisk sees this phone reachable, and will go on seeing it.
 
-        Asterisk qualifies a contact the moment it registers, while the REGISTER's SIPp has
-        already exited and the answering one is not up yet: that OPTIONS goes unanswered
-        and marks the phone unreachable when it times out (3 s). A real phone is always
-        listening; here the answering phone waits out that first qualify, then checks."""
-        left = QUALIFY_TIMEOUT - (time.monotonic() - self.registered_at)
+        Asterisk qualifies a contact the moment it registers, and again on its AOR's timer,
+        whether or not a SIPp is listening on the contact's port. An OPTIONS sent while none
+        was listening goes unanswered and marks the phone unreachable when it times out
+        (3 s), even after a later OPTIONS found it reachable: a call placed then fails at
+        once. A real phone is always listening; here the answering phone waits until every
+        OPTIONS sent before it listened (since `listening_since`) has timed out, then
+        checks."""
+        since = max(self.registered_at, listening_since)
+        left = QUALIFY_TIMEOUT - (time.monotonic() - since)
         if left > 0:
             time.sleep(left)
         self.pbx.wait_reachable(self.username)
@@ -293,7 +297,7 @@ class Phone:
             deadline = time.monotonic() + 5
             while _free(self.port) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self.settle()
+            self.settle(listening_since=time.monotonic())
             yield trace
         finally:
             time.sleep(0.3)
