@@ -33,6 +33,7 @@ from routing.callbacks import (
     FlashOutcome,
     caller_of,
     decide_flash,
+    retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ class Callbacks:
         self.flashes = FlashLog(db)
         self.placed = 0
         self._calls: set[asyncio.Task[None]] = set()
+        # Call backs being placed: the flash's id, its member and number, and the try's
+        # number (1, then one more for each time the trunk could not place it).
+        self._placing: dict[int, tuple[int, str, int]] = {}
         self._unlogged = 0  # a flood's flashes beyond what the log keeps
 
     async def flash_ended(self, call: AgiCall) -> None:
@@ -104,12 +108,17 @@ class Callbacks:
             self.costs.notify_cap_reached(member.id, "callback")
         if outcome is FlashOutcome.CALL_BACK and member is not None:
             self.costs.record(member.id, "callback", 1, f"flash:{flash_id}")
-            task = asyncio.create_task(self._call_back(flash_id, member.id, member.phone))
-            self._calls.add(task)
-            task.add_done_callback(self._calls.discard)
+            self._place(flash_id, member.id, member.phone, 1, self.policy.delay_ms / 1000)
 
-    async def _call_back(self, flash_id: int, member_id: int, number: str) -> None:
-        await asyncio.sleep(self.policy.delay_ms / 1000)
+    def _place(self, flash_id: int, member_id: int, number: str, tries: int, after: float) -> None:
+        self._placing[flash_id] = (member_id, number, tries)
+        task = asyncio.create_task(self._call_back(flash_id, after))
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _call_back(self, flash_id: int, after: float) -> None:
+        await asyncio.sleep(after)
+        member_id, number, tries = self._placing[flash_id]
         ring_ms = self.policy.ring_seconds * 1000
         action = {
             "Action": "Originate",
@@ -121,13 +130,13 @@ class Callbacks:
             "Timeout": str(ring_ms),
             "Async": "true",
             "Variable": f"CUG_CALLBACK={flash_id},CUG_CALLBACK_NUMBER={number}",
-            "ActionID": f"{ACTION_PREFIX}{flash_id}",
+            "ActionID": f"{ACTION_PREFIX}{flash_id}-{tries}",
         }
         self.placed += 1
-        log.info("call back %d: calling member %d", flash_id, member_id)
+        log.info("call back %d: calling member %d (try %d)", flash_id, member_id, tries)
         answer = await originate(self.ami, action, ring_ms / 1000)
         if answer is FAILED_ORIGINATE:
-            self._ended(flash_id, CallbackOutcome.FAILED)
+            self._told(flash_id, tries, CallbackOutcome.FAILED)
         elif answer:
             self.on_originate_response(answer)
 
@@ -136,23 +145,43 @@ class Callbacks:
         action_id = event.get("ActionID", "")
         if not action_id.startswith(ACTION_PREFIX):
             return
-        try:
-            flash_id = int(action_id.removeprefix(ACTION_PREFIX))
-        except ValueError:
+        flash, _, tries = action_id.removeprefix(ACTION_PREFIX).partition("-")
+        if not flash.isdigit() or not (tries or "1").isdigit():
             return
         if event.get("Response") == "Success":
-            self._ended(flash_id, CallbackOutcome.ANSWERED)
+            outcome = CallbackOutcome.ANSWERED
         else:
-            reason = _REASON.get(event.get("Reason", ""), "failed")
-            self._ended(flash_id, CallbackOutcome(reason))
+            outcome = CallbackOutcome(_REASON.get(event.get("Reason", ""), "failed"))
+        self._told(int(flash), int(tries or "1"), outcome)
 
-    def _ended(self, flash_id: int, outcome: CallbackOutcome) -> None:
-        if not self.flashes.callback_ended(flash_id, outcome.value):
+    def _told(self, flash_id: int, tries: int, outcome: CallbackOutcome) -> None:
+        """How one try ended (told once by the Originate's reply, maybe again by the event):
+        the trunk's fault is tried again while tries are left, anything else is the end."""
+        placing = self._placing.get(flash_id)
+        if placing is not None and placing[2] != tries:
+            return  # an earlier try, told again: its retry is already on its way
+        wait = retry_after(outcome, tries, self.policy)
+        if placing is not None and wait is not None:
+            member_id, number, _ = placing
+            log.warning(
+                "call back %d: %s on try %d; trying again in %d s",
+                flash_id,
+                outcome.value,
+                tries,
+                wait,
+            )
+            self._place(flash_id, member_id, number, tries + 1, wait)
+            return
+        self._placing.pop(flash_id, None)
+        self._ended(flash_id, outcome, tries)
+
+    def _ended(self, flash_id: int, outcome: CallbackOutcome, tries: int) -> None:
+        if not self.flashes.callback_ended(flash_id, outcome.value, tries):
             return  # told twice (the reply and the event): the first one counts
         flash = self.flashes.get(flash_id)
         if flash is None:
             return
-        log.info("call back %d: %s", flash_id, outcome.value)
+        log.info("call back %d: %s (try %d)", flash_id, outcome.value, tries)
         self.contacts.write_rows(
             [
                 system_contact(

@@ -22,6 +22,8 @@ from routing.texts import TextPolicy
 from sms_gateway.config import GatewayConfig
 
 SETTINGS_FILE = "cug.ini"
+MAX_CALLBACK_RETRIES = 3  # [callbacks] retries, at most
+MAX_RETRY_SECONDS = 30  # [callbacks] retry_seconds, at most
 
 
 def default_home() -> Path:
@@ -160,6 +162,10 @@ def _callback_policy(section: configparser.SectionProxy) -> CallbackPolicy:
             values[f.name] = section.getboolean(f.name, current)
         else:
             values[f.name] = max(0, section.getint(f.name, current))
+    # Retries stay within the few minutes a call back counts as "calling" (no second chain of
+    # calls for a member who flashes again meanwhile).
+    values["retries"] = min(int(values["retries"]), MAX_CALLBACK_RETRIES)
+    values["retry_seconds"] = min(int(values["retry_seconds"]), MAX_RETRY_SECONDS)
     return CallbackPolicy(**values)  # type: ignore[arg-type]
 
 

@@ -15,9 +15,10 @@ import sqlite_utils
 from directory.audit import now
 from directory.transactions import writing
 
-# A call back still counts as "calling" this long after it was placed at most, whatever
-# Asterisk said or did not say about it (a lost OriginateResponse must not block a member).
-CALLING_GUARD = timedelta(minutes=3)
+# A call back still counts as "calling" this long after it was placed at most (its retries
+# included), whatever Asterisk said or did not say about it (a lost OriginateResponse must
+# not block a member).
+CALLING_GUARD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ class FlashLog:
             }
             return self.db["flashes"].insert(row).last_pk
 
-    def callback_ended(self, flash_id: int, outcome: str) -> bool:
-        """How Asterisk's call back went (answered, no_answer, busy, failed); False when the
-        flash is unknown or its outcome was already written."""
+    def callback_ended(self, flash_id: int, outcome: str, tries: int = 1) -> bool:
+        """How Asterisk's call back went (answered, no_answer, busy, failed) on its `tries`-th
+        try; False when the flash is unknown or its outcome was already written."""
         with writing(self.db):
             cursor = self.db.execute(
-                "UPDATE flashes SET callback_outcome = ?, answered_at = ? "
+                "UPDATE flashes SET callback_outcome = ?, answered_at = ?, callback_tries = ? "
                 "WHERE id = ? AND outcome = 'called_back' AND callback_outcome IS NULL",
-                (outcome, now() if outcome == "answered" else None, flash_id),
+                (outcome, now() if outcome == "answered" else None, tries, flash_id),
             )
             return cursor.rowcount == 1
 

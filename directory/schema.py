@@ -828,6 +828,13 @@ def _m0018(db: sqlite_utils.Database) -> None:
     db["text_deliveries"].create_index(["delivered_at"], if_not_exists=True)
 
 
+@migrations(name="0019_callback_tries")
+def _m0019(db: sqlite_utils.Database) -> None:
+    # How many times a call back was placed before its outcome: the trunk's faults are tried
+    # again (routing/callbacks.py retry_after), and how often is the trunk's reliability.
+    db["flashes"].add_column("callback_tries", int)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

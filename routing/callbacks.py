@@ -59,6 +59,8 @@ class CallbackPolicy:
     dial_in_pin: bool = False  # members calling in on the CUG's number must enter their PIN
     pin_attempts: int = 3  # wrong PINs in a row before the member is locked out ...
     pin_lock_minutes: int = 15  # ... for this long
+    retries: int = 2  # a call back the trunk could not place is placed again this often ...
+    retry_seconds: int = 15  # ... this long after it failed
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,20 @@ def decide_flash(
     if not facts.within_cap:
         return FlashOutcome.CAP_REACHED
     return FlashOutcome.CALL_BACK
+
+
+# How a call back ends when the fault is the trunk's (the gateway was unreachable a moment,
+# its channels were busy, the call could not be placed), not the member's.
+TRUNK_FAULTS = frozenset(
+    {CallbackOutcome.UNAVAILABLE, CallbackOutcome.CONGESTED, CallbackOutcome.FAILED}
+)
+
+
+def retry_after(outcome: CallbackOutcome, tries: int, policy: CallbackPolicy) -> int | None:
+    """Seconds until a call back that ended `outcome` on its `tries`-th try is placed again,
+    or None when that was its last word. Only the trunk's faults are tried again: a member who
+    did not answer, or was busy, is not rung again and again (they flash again when they
+    can); a gateway that dropped off for a moment must not cost them their call."""
+    if outcome in TRUNK_FAULTS and tries <= policy.retries:
+        return policy.retry_seconds
+    return None

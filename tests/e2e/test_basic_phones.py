@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import CALLBACK_NUMBER, CUG_NUMBER
-from tests.e2e.harness import Pbx, messages, received_requests
+from tests.e2e.harness import QUALIFY_TIMEOUT, Pbx, messages, received_requests
 from tests.e2e.mobiles import (
     answering_mobile,
     dial_in,
@@ -83,6 +83,46 @@ def test_a_members_flash_is_called_back_and_their_keys_reach_a_member(pbx: Pbx) 
         (anna, ben_id),
     )
     assert calls
+
+
+def test_a_call_back_the_trunk_could_not_place_is_placed_again(pbx: Pbx) -> None:
+    """The gateway dropped off a moment (Asterisk's qualify found it unreachable) as a member
+    flashed: the call back fails at once, and is placed again once the gateway is back."""
+    trunk = pbx.trunk()
+    assert trunk.register() == 200
+    time.sleep(QUALIFY_TIMEOUT)  # the qualify on registering times out: nobody listens
+    pbx.cli("pjsip qualify cug-trunk")
+    poll(lambda: [1] if "Unavail" in pbx.cli("pjsip show contacts like cug-trunk") else [], 1, 8)
+    before, mark = last_flash_id(pbx), pbx.ami.mark()
+    assert flash(gateway(pbx), CALLBACK_NUMBER, caller="0772200010") == 487
+    (flashed,) = wait_flashes(pbx, before)
+    # Asterisk's word on the first try: Failure, Reason 0 (the endpoint is unavailable).
+    first = pbx.ami.wait_for(
+        mark,
+        "OriginateResponse",
+        lambda e: e.get("ActionID") == f"cug-callback-{flashed['id']}-1",
+        timeout=10,
+    )
+    assert (first["Response"], first["Reason"]) == ("Failure", "0")
+    # The gateway is back: the call back comes again within retry_seconds (15 s).
+    with answering_mobile(trunk, keys="") as mobile_trace:
+        callbacks = wait_requests(mobile_trace, "INVITE", timeout=25)
+        assert callbacks, "the call back was not placed again"
+        assert callbacks[0].startswith("INVITE sip:+256772200010@")
+        assert wait_hung_up(mobile_trace)
+    rows = poll(lambda: [r for r in flashes(pbx, before) if r["callback_outcome"]], 1, 10)
+    assert [(r["e164"], r["outcome"], r["callback_outcome"]) for r in rows] == [
+        ("+256772200010", "called_back", "answered")
+    ]
+    with pbx.db() as db:
+        (tries,) = db.execute(
+            "SELECT callback_tries FROM flashes WHERE id = ?", (rows[0]["id"],)
+        ).fetchone()
+    assert tries == 2
+    # One call back contact for the member, answered: the failed try is not a contact.
+    dac = pbx.member_id("3010")
+    contacts = pbx.wait_contacts("kind = 'callback' AND callee_member_id = ?", (dac,))
+    assert [c["outcome"] for c in contacts] == ["answered"]
 
 
 @pytest.mark.parametrize(

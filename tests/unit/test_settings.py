@@ -116,3 +116,17 @@ def test_session_cookies_are_secure_unless_turned_off_on_purpose(tmp_path: Path)
     assert load(home=tmp_path / "demo").admin_cookie_secure is False
     cug("init", "--cookie-secure")
     assert load(home=tmp_path / "demo").admin_cookie_secure is True
+
+
+def test_call_back_retries_stay_within_bounds(tmp_path: Path) -> None:
+    s = load(home=tmp_path)
+    s.save()
+    text = s.settings_path.read_text()
+    assert "retries = 2" in text and "retry_seconds = 15" in text  # the defaults, written out
+    s.settings_path.write_text(
+        text.replace("retries = 2", "retries = 99").replace(
+            "retry_seconds = 15", "retry_seconds = -4"
+        )
+    )
+    policy = load(home=tmp_path).callbacks
+    assert (policy.retries, policy.retry_seconds) == (3, 0)
