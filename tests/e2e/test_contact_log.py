@@ -10,16 +10,20 @@ from contextlib import contextmanager
 
 import pytest
 
+from directory.transactions import writing
 from tests.e2e.harness import CallResult, Pbx, received_requests
 
 pytestmark = pytest.mark.e2e
 
 
 def open_case(pbx: Pbx, assigned: str, referral_to: str | None = None, status: str = "open") -> int:
-    """A case straight in the database (the case commands have tests of their own)."""
+    """A case straight in the database (the case commands have tests of their own), in a
+    transaction that takes the write lock first, as the service's own do: sqlite-utils'
+    atomic() reads the schema first and then cannot take the lock if the service wrote
+    meanwhile ("database is locked" at once, whatever the busy timeout)."""
     db = pbx.db()
     try:
-        with db.atomic():
+        with writing(db):
             db["cases"].insert(
                 {
                     "reference": f"E2E-{time.monotonic_ns()}",
