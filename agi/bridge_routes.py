@@ -35,6 +35,8 @@ from directory.model import Member, ShortCode
 from routing.bridges import (
     BRIDGE_PREFIX,
     CASE_PREFIX,
+    DISTRICT_BRIDGE_KIND,
+    TEAM_BRIDGE_KIND,
     Admission,
     Bridge,
     BridgeRefusal,
@@ -42,6 +44,7 @@ from routing.bridges import (
     admit,
     is_leader,
     profile,
+    team_leader,
 )
 from routing.case_conference import ConferenceRefusal
 from routing.case_link import KeyedCase
@@ -134,8 +137,24 @@ class BridgeRoutes:
         return join_route(caller, name, user, menu, CASE_CONFERENCE_MAX, str(caller.id))
 
     def route(self, caller: Member, code: ShortCode) -> str:
-        """The route for an active member's call to a bridge short code."""
-        bridge = self.bridges.get(code.bridge_id) if code.bridge_id is not None else None
+        """The route for an active member's call to a bridge short code: an admin's bridge,
+        or the caller's own district's or team's."""
+        if code.kind == DISTRICT_BRIDGE_KIND:
+            bridge: Bridge | None = self.bridges.district_bridge(caller.district)
+        elif code.kind == TEAM_BRIDGE_KIND:
+            supervisor = (
+                self.directory.member(caller.supervisor_id)
+                if caller.supervisor_id is not None
+                else None
+            )
+            leader = team_leader(caller, supervisor)
+            if leader is None:
+                return self._answer(
+                    caller, code.code, None, Admission(refusal=BridgeRefusal.NO_TEAM)
+                )
+            bridge = self.bridges.team_bridge(leader)
+        else:
+            bridge = self.bridges.get(code.bridge_id) if code.bridge_id is not None else None
         locked = self.bridges.pin_locked(caller.id)
         admission = admit(caller, bridge, locked)
         if admission.seat is Seat.LEADER and CALLER_ID_ONLY.get():

@@ -19,6 +19,7 @@ from directory.case_links import CaseLookup
 from directory.chains import ChainStore
 from directory.lookup import Directory
 from directory.model import Member
+from routing.bridges import BRIDGE_KINDS
 from routing.calls import CallRequest, Decision, Policy, route_call
 from routing.case_link import CaseLink, link_call, split_case_prefix
 from routing.escalation import Step, call_steps, split_urgent
@@ -70,7 +71,7 @@ class CallRoutes:
         number, keyed = split_case_prefix(rest)
         if caller is not None and caller.active and len(number) == 3:
             code = self.directory.short_code(number)
-            if code is not None and code.kind == "bridge":
+            if code is not None and code.kind in BRIDGE_KINDS:
                 await call.set_variable(v.ROUTE, self.bridges.route(caller, code))
                 return
             if code is not None and code.kind == "conference":

@@ -43,7 +43,7 @@ def bridges_cmd(s: Settings) -> None:
         if bridge.leader_member_id is not None:
             m = directory.member(bridge.leader_member_id)
             leader = f"{m.name} ({m.extension})" if m else "?"
-        click.echo(_describe(bridge, store.codes(bridge.id), leader))
+        click.echo(_describe(bridge, store.codes(bridge), leader))
 
 
 def _active_member(directory: Directory, extension: str) -> Member:

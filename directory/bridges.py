@@ -14,15 +14,22 @@ from typing import Any
 import sqlite_utils
 
 from directory import audit
+from directory.model import Member
 from directory.pins import hash_pin, matches, valid_pin
 from directory.transactions import writing
-from routing.bridges import Bridge
+from routing.bridges import (
+    DISTRICT_BRIDGE_KIND,
+    DISTRICT_SCOPE,
+    TEAM_BRIDGE_KIND,
+    TEAM_SCOPE,
+    Bridge,
+)
 
 MAX_MEMBERS = 50
 
 
 def _bridge(row: tuple[Any, ...]) -> Bridge:
-    bid, label, district, leader, pin_hash, max_members, ends = row
+    bid, label, district, leader, pin_hash, max_members, ends, scope = row
     return Bridge(
         id=bid,
         label=label,
@@ -31,10 +38,12 @@ def _bridge(row: tuple[Any, ...]) -> Bridge:
         has_pin=bool(pin_hash),
         max_members=int(max_members or 20),
         ends_with_leader=bool(ends),
+        scope=scope,
     )
 
 
-_COLUMNS = "id, label, district, leader_member_id, pin_hash, max_members, ends_with_leader"
+_COLUMNS = "id, label, district, leader_member_id, pin_hash, max_members, ends_with_leader, scope"
+OWN_MAX_MEMBERS = 20  # a district's or team's bridge, as made (an admin may change it)
 
 
 class BridgeError(ValueError):
@@ -57,9 +66,18 @@ class BridgeStore:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM bridges ORDER BY id").fetchall()
         return [_bridge(r) for r in rows]
 
-    def codes(self, bridge_id: int) -> list[str]:
-        sql = "SELECT code FROM short_codes WHERE kind = 'bridge' AND bridge_id = ? ORDER BY code"
-        return [r[0] for r in self.db.execute(sql, (bridge_id,))]
+    def codes(self, bridge: Bridge) -> list[str]:
+        """The short codes that reach `bridge`: its own, or for a district's or team's bridge
+        the codes every member dials for theirs."""
+        if bridge.scope is not None:
+            kind = DISTRICT_BRIDGE_KIND if bridge.scope == DISTRICT_SCOPE else TEAM_BRIDGE_KIND
+            sql = "SELECT code FROM short_codes WHERE kind = ? ORDER BY code"
+            return [r[0] for r in self.db.execute(sql, (kind,))]
+        sql = (
+            "SELECT s.code FROM short_codes s JOIN short_code_bridges b ON b.code = s.code "
+            "WHERE s.kind = 'bridge' AND b.bridge_id = ? ORDER BY s.code"
+        )
+        return [r[0] for r in self.db.execute(sql, (bridge.id,))]
 
     def add(
         self,
@@ -97,6 +115,39 @@ class BridgeStore:
             shown = {k: v for k, v in values.items() if k != "pin_hash"}
             shown["pin"] = bool(pin)
             audit.record(self.db, actor, "bridge.add", f"bridge:{bridge_id}", None, shown)
+        found = self.get(int(bridge_id))
+        assert found is not None
+        return found
+
+    def district_bridge(self, district: str) -> Bridge:
+        """The district's own bridge (led by any supervisor of the district), made now if
+        nobody dialed it before."""
+        return self._own(DISTRICT_SCOPE, district, None, f"{district} district bridge")
+
+    def team_bridge(self, supervisor: Member) -> Bridge:
+        """The supervisor's own bridge for their team (they lead it), made now if nobody
+        dialed it before."""
+        label = f"{supervisor.name}'s team bridge"
+        return self._own(TEAM_SCOPE, supervisor.district, supervisor.id, label)
+
+    def _own(self, scope: str, district: str, leader: int | None, label: str) -> Bridge:
+        where = "scope = ? AND " + ("district = ?" if leader is None else "leader_member_id = ?")
+        key = (scope, district if leader is None else leader)
+        with writing(self.db):
+            row = self.db.execute(f"SELECT {_COLUMNS} FROM bridges WHERE {where}", key).fetchone()
+            if row is not None:
+                return _bridge(row)
+            values = {
+                "label": label[:60],
+                "district": district,
+                "leader_member_id": leader,
+                "max_members": OWN_MAX_MEMBERS,
+                "ends_with_leader": 1,
+                "created_at": audit.now(),
+                "scope": scope,
+            }
+            bridge_id = self.db["bridges"].insert(values).last_pk
+            audit.record(self.db, "system", "bridge.add", f"bridge:{bridge_id}", None, values)
         found = self.get(int(bridge_id))
         assert found is not None
         return found

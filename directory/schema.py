@@ -835,6 +835,36 @@ def _m0019(db: sqlite_utils.Database) -> None:
     db["flashes"].add_column("callback_tries", int)
 
 
+# "My district's bridge" and "my team's bridge": reached by every member without an admin
+# making a bridge first (routing/bridges.py).
+OWN_BRIDGE_CODES = [
+    ("110", "district_bridge", "My district's bridge"),
+    ("111", "team_bridge", "My team's bridge"),
+]
+
+
+@migrations(name="0020_own_bridges")
+def _m0020(db: sqlite_utils.Database) -> None:
+    # Every district and every supervisor has a bridge, made the first time it is dialed:
+    # one per district (scope district) and one per supervisor (scope team), never two.
+    db["bridges"].add_column("scope", str)
+    db.execute(
+        "CREATE UNIQUE INDEX bridges_one_per_district ON bridges(district) WHERE scope = 'district'"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX bridges_one_per_team ON bridges(leader_member_id) WHERE scope = 'team'"
+    )
+    # Their codes, where an install has not used them for something else.
+    taken = {r[0] for r in db.execute("SELECT code FROM short_codes")}
+    db["short_codes"].insert_all(
+        [
+            {"code": code, "kind": kind, "role": None, "number": None, "label": label}
+            for code, kind, label in OWN_BRIDGE_CODES
+            if code not in taken
+        ]
+    )
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the directory at `path`, readable by its owner only."""
     path = Path(path)

@@ -33,7 +33,7 @@ from routing.escalation import (
 )
 from routing.texts import COMMAND_WORDS
 
-KINDS = ("supervisor", "role", "outside", "bridge", "conference")
+KINDS = ("supervisor", "role", "outside", "bridge", "district_bridge", "team_bridge", "conference")
 MAX_LABEL = 60
 
 
@@ -259,6 +259,10 @@ def describe(code: ShortCode) -> str:
     """What a code reaches, in words: `supervisor: the caller's supervisor`, `role: police`."""
     if code.kind == "bridge":
         return f"bridge: standing bridge {code.bridge_id}"
+    if code.kind == "district_bridge":
+        return "district_bridge: the caller's district's bridge"
+    if code.kind == "team_bridge":
+        return "team_bridge: the caller's team's bridge (their supervisor's; a supervisor's own)"
     if code.kind == "conference":
         return "conference: *<case>*<code> starts that case's conference"
     target = code.number or code.role or "the caller's supervisor"

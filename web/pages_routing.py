@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from directory.admin_accounts import AdminAccount
+from directory.bridges import BridgeStore
 from directory.chains import ChainStore, describe_scope
 from directory.lookup import Directory
 from directory.members import reference_data
@@ -99,8 +100,16 @@ async def edit_code(request: web.Request) -> web.Response:
     code = request.match_info["code"][:20]
     try:
         with audited_change(request) as changing:
+            # A bridge code keeps its bridge (the form does not change which one).
+            bridges = frozenset(b.id for b in BridgeStore(changing).all())
             before, after = edit_short_code(
-                ShortCodeStore(changing), ChainStore(changing), roles, code, changes, account.actor
+                ShortCodeStore(changing),
+                ChainStore(changing),
+                roles,
+                code,
+                changes,
+                account.actor,
+                bridges,
             )
     except ShortCodeError as exc:
         return await _codes_page(request, exc.reasons, 422)

@@ -191,6 +191,45 @@ def test_every_participation_is_logged_and_the_list_comes_from_asterisk(
     assert json.loads(pbx.cug("conference", "list", "--json").stdout) == []
 
 
+def test_every_district_and_supervisor_has_a_bridge_on_the_same_codes(pbx: Pbx) -> None:
+    """110 is the caller's district's bridge, 111 their team's (their supervisor's): nobody
+    had to make them, and each caller reaches their own."""
+    mark = pbx.ami.mark()
+    anna = join(pbx.phone("3002"), "110", hold_ms=30000)
+    police = ben = sarah = None
+    try:
+        waiting = joined(pbx, mark, "3002")
+        assert waiting["Admin"] == "No"
+        oyam = waiting["Conference"]
+        # Jinja's police officer dialing the same code is in Jinja's bridge.
+        police = join(pbx.phone("3008"), "110", hold_ms=3000)
+        assert joined(pbx, mark, "3008")["Conference"] != oyam
+        # Ben's 111 is Sarah's team bridge: another conference.
+        ben = join(pbx.phone("3003"), "111", hold_ms=3000)
+        team = joined(pbx, mark, "3003")["Conference"]
+        assert team != oyam
+        # Sarah, Oyam's supervisor, leads her district's bridge; when she leaves it ends.
+        sarah = join(pbx.phone("3001"), "110", hold_ms=4000)
+        lead = joined(pbx, mark, "3001")
+        assert (lead["Conference"], lead["Admin"]) == (oyam, "Yes")
+        sarah.wait()
+        anna.wait(timeout=15)
+        assert anna.ended_by_asterisk
+    finally:
+        for phone in (anna, police, ben, sarah):
+            if phone is not None and phone.running():
+                phone.hang_up_now()
+    listed = pbx.cug("conference", "bridges").stdout
+    assert "Oyam district bridge" in listed and "Jinja district bridge" in listed
+    assert "Supervisor Sarah's team bridge" in listed
+    # A member with no supervisor has no team bridge: refused before it is answered, logged.
+    assert pbx.phone("3006").call("111").code == 403
+    (refused,) = pbx.wait_contacts(
+        "dialed = '111' AND caller_member_id = ?", (pbx.member_id("3006"),)
+    )
+    assert refused["refusal"] == "bridge_no_supervisor"
+
+
 CONFERENCE_CODE = "159"
 SMALL_CODE = "151"
 KEY_MS = 8500  # the announcement ("call from 3001, you are entering conference number 12")

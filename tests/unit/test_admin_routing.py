@@ -126,3 +126,30 @@ async def test_a_district_admins_chain_rings_only_their_members_and_the_cugs_num
         # Jinja's chain (naming a Jinja member) is not shown to Oyam's admin.
         status, page = await b.get("/admin/chains")
         assert "member=2012" not in page
+
+
+async def test_a_bridge_codes_label_is_changed_and_it_stays_a_bridge(
+    staffed: sqlite_utils.Database,
+) -> None:
+    from directory.bridges import BridgeStore
+    from directory.members import reference_data
+    from directory.short_codes import ShortCodeStore
+    from routing.short_codes import ShortCodeValues, add_short_code
+
+    bridge = BridgeStore(staffed).add("Oyam meeting", "Oyam", None, None, 10, True, "test")
+    roles, _ = reference_data(staffed)
+    values = ShortCodeValues("150", "bridge", label="Meeting", bridge=str(bridge.id))
+    add_short_code(
+        ShortCodeStore(staffed), Directory(staffed), roles, values, "test", frozenset({bridge.id})
+    )
+    async with site(staffed) as client:
+        b = Browser(client)
+        await b.login("nat")
+        status, page = await b.get("/admin/short-codes")
+        # The change form offers the code's own kind, selected: saving keeps it.
+        assert status == 200 and "<option selected>bridge</option>" in page
+        assert "<option>district_bridge</option>" in page  # kinds an admin may add
+        edit = {"kind": "bridge", "role": "", "number": "", "label": "Oyam weekly meeting"}
+        assert (await b.post("/admin/short-codes/150", edit))[0] == 303
+    assert code_row(staffed, "150") == ("bridge", None, None, "Oyam weekly meeting")
+    assert ShortCodeStore(staffed).get("150").bridge_id == bridge.id

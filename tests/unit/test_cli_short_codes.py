@@ -30,7 +30,9 @@ def test_the_seeded_codes_are_listed_with_and_without_list(cug: Cug) -> None:
     assert "101    Police desk of my district" in out and "(role: police)" in out
     assert "116    National Child Helpline" in out and "(outside: 116)" in out
     listed = json.loads(codes(cug, "list", "--json"))
-    assert [c["code"] for c in listed] == ["100", "101", "102", "103", "104", "112", "116", "999"]
+    assert "110    My district's bridge" in out and "(district_bridge: the caller's" in out
+    seeded = ["100", "101", "102", "103", "104", "110", "111", "112", "116", "999"]
+    assert [c["code"] for c in listed] == seeded
 
 
 def test_add_edit_and_remove_a_code(cug: Cug) -> None:
@@ -94,3 +96,14 @@ def test_a_code_gets_a_word_for_texting_it_by_sms(cug: Cug) -> None:
     assert {c["code"]: c["word"] for c in listed}["100"] == "SUP"
     actions = cug.sql("SELECT action FROM audit WHERE action = 'short_code.word'")
     assert len(actions) == 2
+
+
+def test_the_bridges_are_listed_with_the_codes_that_reach_them(cug: Cug) -> None:
+    out = cug(
+        "conference", "add-bridge", "--code", "150", "--district", "Oyam", "--label", "Oyam meeting"
+    ).output
+    assert out.startswith("bridge 1")
+    codes(cug, "add", "151", "--kind", "bridge", "--bridge", "1", "--label", "Old code")
+    listed = cug("conference", "bridges").output
+    assert "Oyam meeting" in listed and "codes 150,151" in listed
+    assert "the district's supervisors" in listed

@@ -74,7 +74,8 @@ def test_a_bad_code_is_refused_with_every_reason_and_nothing_changes(
     reasons = refused(add, directory, "1a5", "team", "wizard", "12", "")
     assert reasons == [
         "short code '1a5' must be digits only",
-        "unknown kind 'team' (known: supervisor, role, outside, bridge, conference)",
+        "unknown kind 'team' (known: supervisor, role, outside, bridge, district_bridge, "
+        "team_bridge, conference)",
         "unknown role 'wizard' (known: admin, cdo, dac, health, helpline, police, probation, "
         "psw, supervisor)",
         "outside number: not a valid phone number: '12' (a service number has 3 to 6 digits)",
