@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +26,25 @@ from cug.cli_texts import texts
 from cug.settings import Settings
 
 
-@click.group()
+class CugCommand(click.Group):
+    """The `cug` group: a file or folder that cannot be read or written (a mistyped --home,
+    --etc or --output, a full disk) is said in one line, not a Python traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Output piped into `head` and the like, which stopped reading: not an error to
+            # report (Python's advice: point stdout at devnull so the exit flush is quiet).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
+        except OSError as exc:
+            logging.getLogger("cug").debug("stopped on", exc_info=exc)
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+
+
+@click.group(cls=CugCommand)
 @click.option(
     "--home",
     type=click.Path(path_type=Path),
@@ -89,10 +110,10 @@ main.add_command(admin)
 @main.command()
 @click.option("--instance", help="Name of this install's sandboxed Asterisk.")
 @click.option("--sip-bind", help="Address SIP listens on (default 127.0.0.1).")
-@click.option("--sip-port", type=int)
-@click.option("--ami-port", type=int)
-@click.option("--agi-port", type=int)
-@click.option("--http-port", type=int)
+@click.option("--sip-port", type=click.IntRange(1, 65535))
+@click.option("--ami-port", type=click.IntRange(1, 65535))
+@click.option("--agi-port", type=click.IntRange(1, 65535))
+@click.option("--http-port", type=click.IntRange(1, 65535))
 @click.option("--ring-seconds", type=click.IntRange(5, 120), help="Ring time before no answer.")
 @click.option(
     "--reminder-interval", type=click.IntRange(1, 3600), help="Seconds between follow-up checks."
@@ -160,11 +181,35 @@ def init(
         s.callback_numbers = list(callback_number)
     if dial_in_pin is not None:
         s.callbacks = dataclasses.replace(s.callbacks, dial_in_pin=dial_in_pin)
+    reasons = _init_problems(s)
+    if reasons:
+        raise click.ClickException("nothing saved: " + "; ".join(reasons))
     s.save()
     from directory.schema import open_db
 
     open_db(s.db).close()
     click.echo(f"settings in {s.settings_path}, directory in {s.db}")
+
+
+SERVICE_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
+
+
+def _init_problems(s: Settings) -> list[str]:
+    """Why these settings cannot be saved (every reason); empty when they can."""
+    reasons = []
+    try:
+        ipaddress.ip_address(s.sip_bind)
+    except ValueError:
+        reasons.append(f"--sip-bind {s.sip_bind[:40]!r} is not an IP address")
+    ports = {"sip": s.sip_port, "ami": s.ami_port, "agi": s.agi_port, "http": s.http_port}
+    for port in sorted(set(ports.values())):
+        same = [name for name, value in ports.items() if value == port]
+        if len(same) > 1:
+            reasons.append(f"the {' and '.join(same)} ports are all {port}: each needs its own")
+    for number in [*s.trunk_numbers, *s.callback_numbers]:
+        if not SERVICE_NUMBER.match(number):
+            reasons.append(f"{number[:20]!r} is not a phone number (digits, + in front)")
+    return reasons
 
 
 @main.command()
@@ -275,7 +320,7 @@ def asterisk() -> None:
 @asterisk.command("install")
 @click.option(
     "--etc",
-    type=click.Path(path_type=Path),
+    type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
     default=Path("/etc/asterisk"),
     show_default=True,
     help="Asterisk's configuration folder.",

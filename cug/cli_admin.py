@@ -111,7 +111,10 @@ def disable_cmd(s: Settings, username: str) -> None:
 def reset_password_cmd(s: Settings, username: str, password_stdin: bool) -> None:
     """Set a new password for USERNAME (unlocks and re-enables it, ends its sessions)."""
     done = _change(s, reset_password, username, _password(password_stdin))
-    click.echo(f"new password set for {done.username!r}")
+    click.echo(
+        f"new password set for {done.username!r}: the account is enabled and unlocked, "
+        "its sessions ended"
+    )
 
 
 @admin.command("unlock")

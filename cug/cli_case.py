@@ -13,6 +13,7 @@ from typing import Any
 import click
 import sqlite_utils
 
+from cug.cli_filters import checked_district
 from cug.settings import Settings
 from directory import audit
 from directory.case_model import CASE_STATUSES, URGENCIES, Case
@@ -323,6 +324,7 @@ def list_cmd(
 ) -> None:
     """List cases, newest report first."""
     db = _db(s)
+    district = checked_district(db, district)
     member_id = None
     if assigned:
         member = Directory(db).find(assigned)

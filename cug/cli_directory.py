@@ -11,6 +11,7 @@ from urllib.parse import quote
 import click
 import sqlite_utils
 
+from cug.cli_filters import checked_district, checked_role
 from cug.cli_pins import pins
 from cug.cli_remote import refuse_local, remote_call, remote_members, remote_of
 from cug.cli_short_codes import short_codes
@@ -28,7 +29,12 @@ from directory.members import (
 from directory.model import Member
 from directory.schema import open_db
 from directory.transactions import writing
-from directory.validation import MemberError, MemberValues, clean_member
+from directory.validation import (
+    MemberError,
+    MemberValues,
+    clean_district_name,
+    clean_member,
+)
 
 
 def _db(s: Settings) -> sqlite_utils.Database:
@@ -122,6 +128,7 @@ def list_cmd(s: Settings, district: str | None, role: str | None, include_inacti
             click.echo(_line(row))
         return
     db = _db(s)
+    district, role = checked_district(db, district), checked_role(db, role)
     where, params = [], []
     if district:
         where.append("district = ? COLLATE NOCASE")
@@ -288,10 +295,8 @@ def districts_cmd(s: Settings, new: tuple[str, ...]) -> None:
     """List districts, or add some with --add."""
     db = _db(s)
     errors: list[str] = []
-    from directory.validation import clean_text
-
     for name in new:
-        clean = clean_text(name, "district", errors, required=True)
+        clean = clean_district_name(name, errors)
         if errors:
             raise click.ClickException("; ".join(errors))
         if db.execute("SELECT 1 FROM districts WHERE name = ? COLLATE NOCASE", (clean,)).fetchone():

@@ -16,6 +16,7 @@ from routing.calls import Policy
 from routing.escalation import (
     DEFAULT_CHAIN,
     ChainError,
+    RuleKind,
     edit_chain,
     format_rules,
     steps_for_call,
@@ -123,6 +124,13 @@ def show_cmd(s: Settings, callee: str, urgent: bool, caller: str | None) -> None
         who = ", ".join(f"{t.name} ({t.endpoint})" for t in step.targets) or step.outside_number
         key = "  [must press 1]" if step.confirm else ""
         click.echo(f"  step {n}: {step.label:<10} {step.ring_seconds:>3} s  {who}{key}")
+    if len(steps) < len(chain.rules):
+        left_out = len(chain.rules) - len(steps)
+        why = "nobody to ring for this call (no supervisor, nobody active in the role, or "
+        why += "the same people as an earlier step)"
+        if not s.trunk_enabled and any(r.kind is RuleKind.OUTSIDE for r in chain.rules):
+            why += "; outside numbers need the trunk (`cug init --trunk`)"
+        click.echo(f"  ({left_out} rule(s) of the chain left out: {why})")
 
 
 @escalation.command("notices")

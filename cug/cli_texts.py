@@ -15,6 +15,7 @@ import click
 
 from cug.settings import Settings
 from directory import audit
+from directory.lookup import Directory
 from directory.schema import open_db
 from directory.texts import TextStore
 from directory.transactions import writing
@@ -84,6 +85,8 @@ def list_cmd(
 ) -> None:
     """Newest deliveries first: sender, recipient, case, status, tries."""
     where, params = ["1 = 1"], []
+    if member and Directory(open_db(s.db)).member_by_extension(member.strip()) is None:
+        raise click.ClickException(f"no member with extension {member[:20]!r}")
     if member:
         where.append("(s.extension = ? OR r.extension = ?)")
         params += [member, member]

@@ -238,8 +238,16 @@ def create_account(
     member_id = None
     if role == "supervisor":
         found = Directory(db).find(member or "") if member else None
-        if found is None:
+        if not member:
             errors.append("a supervisor names their own member record (--member extension)")
+        elif found is None:
+            errors.append(f"no member with extension or number {member[:40]!r}")
+        elif found.role != "supervisor" or not found.active:
+            what = found.role if found.active else "deactivated"
+            errors.append(
+                f"member {found.extension} ({found.name}) is {what}, not an active supervisor: "
+                "a supervisor account sees that member's team"
+            )
         else:
             member_id = found.id
     elif member:

@@ -42,6 +42,21 @@ def clean_text(
     return text
 
 
+# A district's name: letters (any script) first, then letters, digits, spaces and . ' - only
+# (names reach Asterisk's config, CSV files and pages: nothing that means something there).
+DISTRICT_NAME = re.compile(r"^[^\W\d_][\w .'\u2019-]{0,39}$")
+
+
+def clean_district_name(value: str | None, errors: list[str]) -> str:
+    """A new district's name, checked; a reason appended to `errors` when it cannot be one."""
+    text = clean_text(value, "district", errors, required=True, limit=40)
+    if text and not errors and not DISTRICT_NAME.match(text):
+        errors.append(
+            f"district {text[:40]!r}: letters first, then only letters, digits, spaces and . ' -"
+        )
+    return text
+
+
 @dataclass
 class MemberValues:
     """A member's fields as given, before they are checked."""
@@ -101,7 +116,8 @@ def clean_member(values: MemberValues, roles: set[str], districts: dict[str, str
         errors.append("district is missing")
     elif not district:
         errors.append(
-            f"unknown district {district_given[:40]!r} (add it with `cug directory district add`)"
+            f"unknown district {district_given[:40]!r} "
+            "(add it with `cug directory districts --add`)"
         )
     supervisor_phone: str | None = None
     raw_supervisor = (values.supervisor_phone or "").strip()

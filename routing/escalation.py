@@ -144,8 +144,12 @@ def parse_rules(text: str) -> list[Rule]:
         if kind is None:
             reasons.append(f"step {n}: unknown kind {kind_text.strip()[:20]!r}")
             continue
-        if not sep or not seconds.strip().isdigit():
+        if not sep or not seconds.strip():
             reasons.append(f"step {n}: ring time missing (write {kind.value}:20)")
+            continue
+        if not seconds.strip().isdigit():
+            shown = seconds.strip()[:12]
+            reasons.append(f"step {n}: ring time {shown!r} is not seconds (write {kind.value}:20)")
             continue
         value = value.strip()
         needs_value = kind in (RuleKind.ROLE, RuleKind.MEMBER, RuleKind.OUTSIDE)

@@ -178,7 +178,8 @@ def create_token(
             None,
             {"name": name, "district": district_name, "account": account},
         )
-    log.info("API token %s created by %s (district %s)", name, actor, district_name or "all")
+    scope = f"account {account}'s scope" if account else f"district {district_name or 'all'}"
+    log.info("API token %s created by %s (%s)", name, actor, scope)
     found = get_token(db, name)
     assert found is not None
     return token, found

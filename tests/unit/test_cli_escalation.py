@@ -22,6 +22,8 @@ def test_with_nothing_set_calls_follow_the_default_chain(cug: Cug) -> None:
     assert "step 1: callee" in out and "Auma Christine (2003)" in out
     assert "step 2: supervisor" in out and "Grace Akello (2001)  [must press 1]" in out
     assert "Okello Denis" not in out  # the caller is never rung
+    # No trunk: the helpline step is left out, and said so.
+    assert "outside numbers need the trunk (`cug init --trunk`)" in out.splitlines()[-1]
     cug("init", "--trunk")
     helpline = cug("escalation", "show", "2003").output.splitlines()[-1]
     assert "116" in helpline and "press 1" not in helpline  # the helpline's staff answer

@@ -155,7 +155,8 @@ def test_rules_parse_and_print_back() -> None:
     ("text", "reason"),
     [
         ("callee", "ring time missing"),
-        ("callee:abc", "ring time missing"),
+        ("callee:abc", "ring time 'abc' is not seconds"),
+        ("callee:-5", "ring time '-5' is not seconds"),
         ("boss:20", "unknown kind 'boss'"),
         ("role:20", "role needs a value"),
         ("callee=2001:20", "callee takes no value"),
