@@ -10,12 +10,10 @@ from cug.settings import Settings
 from directory import audit
 from directory.bridges import BridgeError, BridgeStore
 from directory.lookup import Directory
-from directory.members import reference_data
 from directory.model import Member
 from directory.schema import open_db
-from directory.short_codes import ShortCodeStore
+from routing.bridge_admin import BridgeValues, add_bridge, leader_name
 from routing.bridges import Bridge
-from routing.short_codes import ShortCodeError, ShortCodeValues, add_short_code
 
 
 @click.group("conference")
@@ -39,10 +37,7 @@ def bridges_cmd(s: Settings) -> None:
     db = open_db(s.db)
     store, directory = BridgeStore(db), Directory(db)
     for bridge in store.all():
-        leader = "the district's supervisors"
-        if bridge.leader_member_id is not None:
-            m = directory.member(bridge.leader_member_id)
-            leader = f"{m.name} ({m.extension})" if m else "?"
+        leader = leader_name(directory, bridge) or "the district's supervisors"
         click.echo(_describe(bridge, store.codes(bridge), leader))
 
 
@@ -78,24 +73,13 @@ def add_bridge_cmd(
     max_members: int,
     stays: bool,
 ) -> None:
-    """Add a standing bridge and the short code that reaches it."""
-    db = open_db(s.db)
-    directory = Directory(db)
-    leader_id = _active_member(directory, leader).id if leader else None
-    roles, _ = reference_data(db)
-    store = BridgeStore(db)
-    actor = audit.cli_actor()
+    """Add a standing bridge and the short code that reaches it (both or neither)."""
+    values = BridgeValues(code, district, label, leader, _pin(ask_pin), max_members, not stays)
     try:
-        bridge = store.add(label, district, leader_id, _pin(ask_pin), max_members, not stays, actor)
+        bridge, added = add_bridge(open_db(s.db), values, audit.cli_actor())
     except BridgeError as exc:
         raise click.ClickException("bridge refused: " + "; ".join(exc.reasons)) from None
-    values = ShortCodeValues(code.strip(), "bridge", label=label, bridge=str(bridge.id))
-    try:
-        add_short_code(ShortCodeStore(db), directory, roles, values, actor, frozenset({bridge.id}))
-    except ShortCodeError as exc:
-        click.echo(f"bridge {bridge.id} added, but its short code was refused:", err=True)
-        raise click.ClickException("; ".join(exc.reasons)) from None
-    click.echo(f"bridge {bridge.id} added; members dial {code.strip()}")
+    click.echo(f"bridge {bridge.id} added; members dial {added.code}")
 
 
 @conference.command("bridge-pin")

@@ -46,6 +46,14 @@ _COLUMNS = "id, label, district, leader_member_id, pin_hash, max_members, ends_w
 OWN_MAX_MEMBERS = 20  # a district's or team's bridge, as made (an admin may change it)
 
 
+def pin_problems(pin: str, again: str | None = None) -> list[str]:
+    """Why `pin` cannot be a bridge's PIN; `again`: the PIN typed a second time, if asked."""
+    reasons = [] if valid_pin(pin) else ["a PIN is 4 to 8 digits"]
+    if again is not None and again != pin:
+        reasons.append("the PIN was not typed the same both times")
+    return reasons
+
+
 class BridgeError(ValueError):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
@@ -79,6 +87,20 @@ class BridgeStore:
         )
         return [r[0] for r in self.db.execute(sql, (bridge.id,))]
 
+    def problems(self, label: str, district: str, pin: str | None, max_members: int) -> list[str]:
+        """Why a bridge with these values cannot be added (empty when it can)."""
+        reasons = []
+        if not label.strip():
+            reasons.append("the label is missing")
+        known = self.db.execute("SELECT 1 FROM districts WHERE name = ?", (district,))
+        if known.fetchone() is None:
+            reasons.append(f"unknown district {district[:40]!r}")
+        if pin is not None:
+            reasons += pin_problems(pin)
+        if not 2 <= max_members <= MAX_MEMBERS:
+            reasons.append(f"the member limit is 2 to {MAX_MEMBERS}")
+        return reasons
+
     def add(
         self,
         label: str,
@@ -89,16 +111,7 @@ class BridgeStore:
         ends_with_leader: bool,
         actor: str,
     ) -> Bridge:
-        reasons = []
-        if not label.strip():
-            reasons.append("the label is missing")
-        known = self.db.execute("SELECT 1 FROM districts WHERE name = ?", (district,))
-        if known.fetchone() is None:
-            reasons.append(f"unknown district {district[:40]!r}")
-        if pin is not None and not valid_pin(pin):
-            reasons.append("a PIN is 4 to 8 digits")
-        if not 2 <= max_members <= MAX_MEMBERS:
-            reasons.append(f"the member limit is 2 to {MAX_MEMBERS}")
+        reasons = self.problems(label, district, pin, max_members)
         if reasons:
             raise BridgeError(reasons)
         values = {
@@ -152,14 +165,26 @@ class BridgeStore:
         assert found is not None
         return found
 
-    def set_pin(self, bridge_id: int, pin: str | None, actor: str) -> None:
-        if pin is not None and not valid_pin(pin):
-            raise BridgeError(["a PIN is 4 to 8 digits"])
+    def set_pin(self, bridge_id: int, pin: str | None, actor: str) -> Bridge:
+        """Set (None: clear) the PIN of bridge `bridge_id`; audited as whether it has one,
+        before and after (never the PIN). Returns the bridge as it was."""
+        reasons = pin_problems(pin) if pin is not None else []
         with writing(self.db):
+            before = self.get(bridge_id)
+            if before is None:
+                raise BridgeError([f"no bridge {bridge_id}", *reasons])
+            if reasons:
+                raise BridgeError(reasons)
             self.db["bridges"].update(bridge_id, {"pin_hash": hash_pin(pin) if pin else None})
             audit.record(
-                self.db, actor, "bridge.pin", f"bridge:{bridge_id}", None, {"pin": bool(pin)}
+                self.db,
+                actor,
+                "bridge.pin",
+                f"bridge:{bridge_id}",
+                {"pin": before.has_pin},
+                {"pin": bool(pin)},
             )
+        return before
 
     # ------------------------------------------------------------------ PIN tries
     def pin_locked(self, member_id: int, at: datetime | None = None) -> bool:

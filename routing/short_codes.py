@@ -182,6 +182,12 @@ def _dependants(
     ]
 
 
+def new_code_problems(store: ShortCodeStore, directory: DirectoryView, code: str) -> list[str]:
+    """Why `code` cannot be added as a new short code: not dialable, taken by another code
+    or a member's extension (empty when it can)."""
+    return check_code(code) or _clashes(directory, store, code)
+
+
 def add_short_code(
     store: ShortCodeStore,
     directory: DirectoryView,
@@ -193,9 +199,7 @@ def add_short_code(
     """A new short code, checked (every reason at once) and stored with an audit row;
     `bridges`: the ids of the standing bridges a code of kind bridge may name."""
     code = values.code.strip()
-    reasons = check_code(code)
-    if not reasons:
-        reasons += _clashes(directory, store, code)
+    reasons = new_code_problems(store, directory, code)
     clean, more = _clean(replace(values, code=code), roles, bridges)
     reasons += more
     if reasons:

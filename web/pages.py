@@ -12,10 +12,11 @@ from aiohttp_session import Session, get_session
 
 from directory.admin_accounts import AdminAccount
 from web.auth import DB_KEY, TOKEN
-from web.sessions import CSRF
+from web.sessions import CSRF, CSRF_FIELD
 
 PREFIX = "/admin"
 FLASHES = "flashes"
+MAX_FIELD = 500
 
 
 def site_db(request: web.Request) -> sqlite_utils.Database:
@@ -41,6 +42,12 @@ def require(request: web.Request, permission: str) -> AdminAccount:
     if not account.can(permission):
         raise web.HTTPForbidden(reason=f"your account may not do this ({permission})")
     return account
+
+
+async def form_values(request: web.Request, limit: int = MAX_FIELD) -> dict[str, str]:
+    """A posted form's fields (but its CSRF token), each cut to `limit` characters."""
+    form = await request.post()
+    return {k: str(v)[:limit] for k, v in form.items() if k != CSRF_FIELD}
 
 
 async def flash(request: web.Request, message: str) -> None:

@@ -34,15 +34,17 @@ from routing.short_codes import (
     remove_short_code,
 )
 from web.context import audited_change
-from web.pages import flash, page_account, render, require, see_other, site_db
+from web.pages import (
+    flash,
+    form_values,
+    page_account,
+    render,
+    require,
+    see_other,
+    site_db,
+)
 
 routes = web.RouteTableDef()
-MAX_FIELD = 500
-
-
-async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: str(v)[:MAX_FIELD] for k, v in form.items() if k != "csrf"}
 
 
 async def _codes_page(
@@ -65,7 +67,7 @@ async def codes_page(request: web.Request) -> web.Response:
 @routes.post("/short-codes")
 async def add_code(request: web.Request) -> web.Response:
     account = require(request, "short_codes.write")
-    form = await _form(request)
+    form = await form_values(request)
     values = ShortCodeValues(
         form.get("code", ""),
         form.get("kind", ""),
@@ -89,7 +91,7 @@ async def add_code(request: web.Request) -> web.Response:
 @routes.post("/short-codes/{code}")
 async def edit_code(request: web.Request) -> web.Response:
     account = require(request, "short_codes.write")
-    form = await _form(request)
+    form = await form_values(request)
     changes = {k: form.get(k) for k in ("kind", "role", "number", "label")}
     if changes["kind"] and changes["kind"] != "role":
         changes["role"] = None
@@ -173,7 +175,7 @@ async def chains_page(request: web.Request) -> web.Response:
 
 async def _chain_scope(request: web.Request) -> tuple[str, str, bool, dict[str, str]]:
     account = require(request, "chains.write")
-    form = await _form(request)
+    form = await form_values(request)
     district = form.get("district", "").strip()
     if not _may_set(account, district):
         raise web.HTTPForbidden(

@@ -24,6 +24,7 @@ from web import (
     openapi_doc,
     pages_accounts,
     pages_audit,
+    pages_bridges,
     pages_cases,
     pages_dashboard,
     pages_live,
@@ -202,6 +203,7 @@ def admin_site(
     app.add_routes(pages_members.routes)
     app.add_routes(pages_cases.routes)
     app.add_routes(pages_routing.routes)
+    app.add_routes(pages_bridges.routes)
     app.add_routes(pages_dashboard.routes)
     app.add_routes(pages_audit.routes)
     app.add_routes(pages_live.routes)

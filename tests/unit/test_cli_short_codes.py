@@ -107,3 +107,12 @@ def test_the_bridges_are_listed_with_the_codes_that_reach_them(cug: Cug) -> None
     listed = cug("conference", "bridges").output
     assert "Oyam meeting" in listed and "codes 150,151" in listed
     assert "the district's supervisors" in listed
+
+
+def test_a_bridge_whose_code_is_refused_is_not_added(cug: Cug) -> None:
+    """add-bridge checks the bridge, its leader and its code at once: both or neither."""
+    add = ("conference", "add-bridge", "--district", "Oyam", "--label", "Oyam meeting")
+    out = cug(*add, "--code", "100", ok=False).output
+    assert "bridge refused: " in out and "short code 100 already exists" in out
+    assert cug.sql("SELECT count(*) FROM bridges") == [(0,)]
+    assert cug.sql("SELECT count(*) FROM audit WHERE action = 'bridge.add'") == [(0,)]
