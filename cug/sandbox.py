@@ -231,5 +231,9 @@ class ServiceProcess:
         while time.monotonic() < deadline and self.pid() is not None:
             time.sleep(0.05)
         if self.pid() is not None:
+            log.warning("cug serve (pid %d) did not stop in 10 s: killed", pid)
             os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5  # gone, its ports free, before anything restarts
+            while time.monotonic() < deadline and self.pid() is not None:
+                time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)

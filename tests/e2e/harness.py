@@ -33,8 +33,23 @@ CSEQ = re.compile(r"^CSeq:\s*\d+\s+(\w+)", re.MULTILINE | re.IGNORECASE)
 # process exits, so test processes running at once (pytest-xdist workers, a second run on
 # the same machine) never take the same ports: a phone's SIPp binds its port only while it
 # runs, so a check that the port is free right now is not enough. The random range is above
-# Asterisk's RTP ports (asterisk-conf/rtp.conf: 10000-20000).
+# Asterisk's RTP ports (asterisk-conf/rtp.conf: 10000-20000) and below the kernel's ephemeral
+# ports: a restarted service must get its port back, and an outgoing connection made while
+# it was down (Asterisk's, a test's) could hold it as its own end's port, so the new service
+# could not listen on it ("address already in use", seen in CI).
 SLOT = 10
+FIRST_PORT = 20100
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel hands out to outgoing connections (32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+LAST_PORT = _ephemeral_start() - 2 * SLOT
 _SLOT_LOCKS = Path(tempfile.gettempdir()) / "cug-test-ports"
 _claimed: list[int] = []  # the lock files' descriptors: kept open, so kept ours
 
@@ -55,7 +70,7 @@ class Ports:
     """Free UDP/TCP ports on loopback that no other test process holds, from a random base."""
 
     def __init__(self) -> None:
-        self.next = random.randrange(20100, 50000, 100)
+        self.next = random.randrange(FIRST_PORT, LAST_PORT - 10 * SLOT, 100)
 
     def take(self, block: int = 1) -> int:
         """A free port, or the first of `block` (at most ten) consecutive free ports (SIPp's
@@ -64,8 +79,8 @@ class Ports:
         while True:
             port = self.next
             self.next += SLOT
-            if self.next >= 60000:
-                self.next = 20100
+            if self.next >= LAST_PORT:
+                self.next = FIRST_PORT
             if _claim(port) and all(_free(p) for p in range(port, port + block)):
                 return port
 

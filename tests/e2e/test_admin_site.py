@@ -239,6 +239,7 @@ def test_every_page_renders_under_the_csp(admins: Pbx, browser: Browser, screens
         ("Figures", "Figures per district and month"),
         ("Short codes", "Short codes"),
         ("Chains", "Escalation chains"),
+        ("Bridges", "Conference bridges"),
         ("Audit", "Audit trail"),
         ("Accounts", "Admin accounts"),
         ("My password", "My password"),
