@@ -5,9 +5,10 @@ default account: the first national admin is made with `cug admin create`.
 
 Roles, each a set of named permissions (the site and the JSON API ask `account.can(...)`):
 - national: everything, every district;
-- district: members, cases, figures and escalation chains of their own districts;
+- district: members, cases, figures, texts waiting and escalation chains of their own
+  districts;
 - supervisor: read-only, their team (the members they supervise, and themselves), the
-  cases assigned to it and its figures.
+  cases assigned to it, its figures and the texts waiting for it.
 
 Logins are checked in directory/admin_logins.py. Every change to an account is in the audit.
 """
@@ -30,7 +31,7 @@ from directory.transactions import writing
 log = logging.getLogger(__name__)
 
 ROLES = ("national", "district", "supervisor")
-_SUPERVISOR = frozenset({"members.read", "cases.read", "reports.read"})
+_SUPERVISOR = frozenset({"members.read", "cases.read", "reports.read", "texts.read"})
 _DISTRICT = _SUPERVISOR | {
     "members.write",
     "members.export",
