@@ -37,6 +37,7 @@ from sms_gateway.config import build_gateway
 from web.app import mount_api
 from web.client_address import forwarded_client
 from web.metrics import mount_metrics
+from web.pages_texts import SmsFallback
 from web.site import mount_admin_site
 from web.sms_inbound import mount_sms_inbound
 
@@ -221,7 +222,16 @@ async def run(settings: Settings) -> None:
     mount_api(app, db)  # /api/v1: the JSON API for cases, every request needs a token
     mount_sms_inbound(app, intake, settings.sms_inbound_secret)  # /sms: texts from mobiles
     # /admin: the admin site (accounts from `cug admin create`; its cookie works on /api too)
-    mount_admin_site(app, db, settings.admin_session_key, settings.admin_cookie_secure, ami=ami)
+    mount_admin_site(
+        app,
+        db,
+        settings.admin_session_key,
+        settings.admin_cookie_secure,
+        ami=ami,
+        sms_fallback=SmsFallback(
+            timedelta(seconds=settings.texts.sms_after_seconds) if gateway else None
+        ),
+    )
     # /metrics for Prometheus, loopback only unless [metrics] allow lists an address
     agi.observe = mount_metrics(
         app, db, ami, settings.metrics_allow, settings.metrics_secret

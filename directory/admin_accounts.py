@@ -5,10 +5,11 @@ default account: the first national admin is made with `cug admin create`.
 
 Roles, each a set of named permissions (the site and the JSON API ask `account.can(...)`):
 - national: everything, every district;
-- district: members, cases, figures, escalation chains and conference bridges of their own
-  districts;
+- district: members, cases, figures, texts waiting, escalation chains and conference
+  bridges of their own districts;
 - supervisor: read-only, their team (the members they supervise, and themselves), the
-  cases assigned to it and its figures, and their district's conference bridges.
+  cases assigned to it, its figures, the texts waiting for it, and their district's
+  conference bridges.
 
 Logins are checked in directory/admin_logins.py. Every change to an account is in the audit.
 """
@@ -31,7 +32,9 @@ from directory.transactions import writing
 log = logging.getLogger(__name__)
 
 ROLES = ("national", "district", "supervisor")
-_SUPERVISOR = frozenset({"members.read", "cases.read", "reports.read", "bridges.read"})
+_SUPERVISOR = frozenset(
+    {"members.read", "cases.read", "reports.read", "bridges.read", "texts.read"}
+)
 _DISTRICT = _SUPERVISOR | {
     "members.write",
     "members.export",

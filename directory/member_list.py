@@ -56,7 +56,9 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(f: MemberFilter, scope: MemberScope) -> tuple[list[str], list[Any]]:
+def scope_conditions(scope: MemberScope) -> tuple[list[str], list[Any]]:
+    """SQL conditions on members (as `m`) that keep a query inside `scope`, and their
+    parameters."""
     where: list[str] = []
     params: list[Any] = []
     if scope.team is not None:
@@ -65,6 +67,11 @@ def _conditions(f: MemberFilter, scope: MemberScope) -> tuple[list[str], list[An
     if scope.districts is not None:
         where.append(f"m.district IN ({', '.join('?' * len(scope.districts)) or 'NULL'})")
         params += list(scope.districts)
+    return where, params
+
+
+def _conditions(f: MemberFilter, scope: MemberScope) -> tuple[list[str], list[Any]]:
+    where, params = scope_conditions(scope)
     if f.district:
         where.append("m.district = ?")
         params.append(f.district)

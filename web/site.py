@@ -32,6 +32,7 @@ from web import (
     pages_member_files,
     pages_members,
     pages_routing,
+    pages_texts,
 )
 from web.auth import DB_KEY, TOKEN
 from web.live_view import AmiActions, LiveView
@@ -40,6 +41,7 @@ from web.pages import PREFIX, render, site_db
 from web.pages_dashboard import CACHE_KEY, FigureCache
 from web.pages_live import LIVE_KEY
 from web.pages_login import HASHING_AT_ONCE, HASHING_KEY, LIMITER_KEY, login_redirect
+from web.pages_texts import SMS_FALLBACK_KEY, SmsFallback
 from web.readers import READERS_KEY, Readers
 from web.sessions import (
     CSRF_FIELD,
@@ -168,9 +170,11 @@ def admin_site(
     storage: object,
     limiter: AddressLimiter | None = None,
     ami: AmiActions | None = None,
+    sms_fallback: SmsFallback | None = None,
 ) -> web.Application:
     """The site's application (mount it under PREFIX with `mount_admin_site`); `ami` is the
-    service's AMI link, for the live view."""
+    service's AMI link, for the live view; `sms_fallback` when texts go by SMS, for the
+    Texts page (cug.ini [texts] sms_after_seconds, None without an SMS gateway)."""
     app = web.Application(
         middlewares=[
             security_headers,
@@ -186,6 +190,7 @@ def admin_site(
     app[LIVE_KEY] = LiveView(ami)
     app[CACHE_KEY] = FigureCache()
     app[READERS_KEY] = Readers(db)
+    app[SMS_FALLBACK_KEY] = sms_fallback or SmsFallback()
 
     async def close_readers(app: web.Application) -> None:
         app[READERS_KEY].close()
@@ -207,6 +212,7 @@ def admin_site(
     app.add_routes(pages_dashboard.routes)
     app.add_routes(pages_audit.routes)
     app.add_routes(pages_live.routes)
+    app.add_routes(pages_texts.routes)
     app.add_routes(openapi_doc.routes)
     app.add_routes(pages_accounts.routes)
     return app
@@ -219,6 +225,7 @@ def mount_admin_site(
     cookie_secure: bool = True,
     limiter: AddressLimiter | None = None,
     ami: AmiActions | None = None,
+    sms_fallback: SmsFallback | None = None,
 ) -> web.Application:
     """Serve the site under /admin beside the app's own routes; the JSON API mounted on the
     same app accepts the site's session cookie too. Returns the site's application. The
@@ -228,7 +235,7 @@ def mount_admin_site(
         raise ValueError("the admin site needs a session key (cug.ini [admin_site])")
     storage = make_storage(session_key, cookie_secure)
     app[STORAGE_KEY] = storage
-    site = admin_site(db, storage, limiter, ami)
+    site = admin_site(db, storage, limiter, ami, sms_fallback)
     app.add_subapp(PREFIX, site)
 
     async def to_site(request: web.Request) -> web.Response:
