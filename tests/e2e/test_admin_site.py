@@ -240,6 +240,7 @@ def test_every_page_renders_under_the_csp(admins: Pbx, browser: Browser, screens
         ("Short codes", "Short codes"),
         ("Chains", "Escalation chains"),
         ("Bridges", "Conference bridges"),
+        ("Texts", "Texts waiting for delivery"),
         ("Audit", "Audit trail"),
         ("Accounts", "Admin accounts"),
         ("My password", "My password"),
