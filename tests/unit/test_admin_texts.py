@@ -318,14 +318,11 @@ def test_pages_are_read_in_index_order_without_a_sort(
     assert any("INDEX idx_text_deliveries_ended (expires_at>?)" in step for step in plan), plan
 
 
-def test_a_deep_page_of_100000_waiting_texts_is_quick(
+def test_a_deep_page_of_100000_waiting_texts_holds_the_right_rows(
     db: sqlite_utils.Database, directory: Directory
 ) -> None:
-    """100,000 waiting deliveries, half of them Oyam's: a page deep in the queue and the
-    counts are read from the indexes (generous bounds: a slow machine passes, a sort or a
-    scan of the table would not)."""
-    import time
-
+    """100,000 waiting deliveries, half of them Oyam's: a page deep in the queue holds that
+    page's rows and the counts are whole (how long it takes: bench/bench_text_queue.py)."""
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
     later = (datetime.now(UTC) + timedelta(hours=72)).isoformat(timespec="milliseconds")
     ids = [member_id(directory, e) for e in ("2002", "2003", "2012", "2014")]
@@ -341,12 +338,9 @@ def test_a_deep_page_of_100000_waiting_texts_is_quick(
             "1, 'AMI: Could not send message')",
             [(n, ids[n % 4], stamp, later) for n in range(1, 100_001)],
         )
-    started = time.perf_counter()
     view = queue_page(db, MemberScope(districts=("Oyam",)), QueueFilter(), None, page=900)
-    took = time.perf_counter() - started
     assert view.summary.waiting == 50_000 and view.waiting_total == 50_000
     assert len(view.waiting) == 50 and {r.recipient_extension for r in view.waiting} == {"2003"}
-    assert took < 2.0, took
 
 
 def test_without_an_sms_gateway_texts_wait_for_the_phone(texts: Texts) -> None:
