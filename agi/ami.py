@@ -91,6 +91,7 @@ class AmiLink:
 
 
 FAILED_ORIGINATE = {"Response": "Failure", "Reason": "1"}  # Asterisk's "failed" Reason
+NOT_KNOWN = {"Response": "Unknown"}  # no answer to an Originate: the AMI link dropped
 
 
 async def originate(

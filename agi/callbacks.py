@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import sqlite_utils
 
-from agi.ami import FAILED_ORIGINATE, AmiLink, originate
+from agi.ami import FAILED_ORIGINATE, NOT_KNOWN, AmiLink, originate
 from agi.call_routing import CallRoutes
 from agi.contact_log import ContactLog, system_contact
 from agi.cost_notices import CostGuard
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "cug-callback-"
 # Asterisk's Reason in OriginateResponse: how a call back that was not answered ended.
-_REASON = {"0": "unavailable", "1": "failed", "3": "no_answer", "5": "busy", "8": "congested"}
+# Reason 1 is a hang-up before the answer: the member refused it (or their network did).
+_REASON = {"0": "unavailable", "1": "declined", "3": "no_answer", "5": "busy", "8": "congested"}
 # How long after it was placed a call back may still be routed (the member is on the line).
 ROUTABLE_FOR = timedelta(minutes=30)
 
@@ -134,9 +135,12 @@ class Callbacks:
         }
         self.placed += 1
         log.info("call back %d: calling member %d (try %d)", flash_id, member_id, tries)
-        answer = await originate(self.ami, action, ring_ms / 1000)
+        # No word in time: it may be ringing or answered, so it is not placed again.
+        answer = await originate(self.ami, action, ring_ms / 1000, lost=NOT_KNOWN)
         if answer is FAILED_ORIGINATE:
             self._told(flash_id, tries, CallbackOutcome.FAILED)
+        elif answer is NOT_KNOWN:
+            self._told(flash_id, tries, CallbackOutcome.UNKNOWN)
         elif answer:
             self.on_originate_response(answer)
 
@@ -175,13 +179,22 @@ class Callbacks:
         self._placing.pop(flash_id, None)
         self._ended(flash_id, outcome, tries)
 
-    def _ended(self, flash_id: int, outcome: CallbackOutcome, tries: int) -> None:
+    def close_left_open(self) -> int:
+        """End the call backs nobody said the end of (the service restarted while one rang,
+        or before its next try): `unknown`, with a contact, so that no flash stays open.
+        Asterisk's word, if it comes later, still replaces it."""
+        left = [f for f in self.flashes.left_open() if f not in self._placing]
+        for flash_id in left:
+            self._ended(flash_id, CallbackOutcome.UNKNOWN, None)
+        return len(left)
+
+    def _ended(self, flash_id: int, outcome: CallbackOutcome, tries: int | None) -> None:
         if not self.flashes.callback_ended(flash_id, outcome.value, tries):
             return  # told twice (the reply and the event): the first one counts
         flash = self.flashes.get(flash_id)
         if flash is None:
             return
-        log.info("call back %d: %s (try %d)", flash_id, outcome.value, tries)
+        log.info("call back %d: %s (try %s)", flash_id, outcome.value, tries or "?")
         self.contacts.write_rows(
             [
                 system_contact(

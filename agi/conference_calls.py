@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from agi.ami import FAILED_ORIGINATE, AmiLink, originate
+from agi.ami import FAILED_ORIGINATE, NOT_KNOWN, AmiLink, originate
 from agi.bridge_routes import FULL, conference_tags
 from agi.call_plan import encode_name
 from agi.call_tags import CallTags, encode
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 ACTION_PREFIX = "cug-conference-"
 MAX_MEMBERS = 20
 NO_LEADER = ConferenceRefusal.NO_LEADER.value
-NOT_KNOWN = {"Response": "Unknown"}  # no answer to the Originate: the AMI link dropped
 ENDED = "conference_ended"  # taken when its leader had gone: told so, not put in
 
 

@@ -7,7 +7,6 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from cug.cli_remote import REMOTE_COMMANDS, start_remote
 from cug.cli_sms import sms_gateway
 from cug.cli_texts import texts
 from cug.settings import Settings
+from directory.numbers import try_normalise
 
 
 class CugCommand(click.Group):
@@ -191,24 +191,22 @@ def init(
     click.echo(f"settings in {s.settings_path}, directory in {s.db}")
 
 
-SERVICE_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
-
-
 def _init_problems(s: Settings) -> list[str]:
     """Why these settings cannot be saved (every reason); empty when they can."""
     reasons = []
     try:
-        ipaddress.ip_address(s.sip_bind)
+        ipaddress.IPv4Address(s.sip_bind)
     except ValueError:
-        reasons.append(f"--sip-bind {s.sip_bind[:40]!r} is not an IP address")
+        # (IPv6 would need brackets in the transport and the phones' server: not yet.)
+        reasons.append(f"--sip-bind {s.sip_bind[:40]!r} is not an IPv4 address")
     ports = {"sip": s.sip_port, "ami": s.ami_port, "agi": s.agi_port, "http": s.http_port}
     for port in sorted(set(ports.values())):
         same = [name for name, value in ports.items() if value == port]
         if len(same) > 1:
             reasons.append(f"the {' and '.join(same)} ports are all {port}: each needs its own")
     for number in [*s.trunk_numbers, *s.callback_numbers]:
-        if not SERVICE_NUMBER.match(number):
-            reasons.append(f"{number[:20]!r} is not a phone number (digits, + in front)")
+        if try_normalise(number) is None:  # as the service reads them (cug/serve.py)
+            reasons.append(f"{number[:20]!r} is not a phone number the trunk could dial")
     return reasons
 
 

@@ -208,6 +208,8 @@ async def run(settings: Settings) -> None:
     reminders = Reminders(db, ami, contacts, ring_seconds=settings.ring_seconds)
     missed = MissedCalls(db)
     tasks.append(asyncio.create_task(_every(SETTLE_INTERVAL, _sync(missed.settle_due))))
+    # Call backs left open by a restart are ended `unknown` (not rung again).
+    tasks.append(asyncio.create_task(_every(60.0, _sync(callbacks.close_left_open))))
     ami.on_event("OriginateResponse", reminders.on_originate_response)
     ami.on_event("ContactStatus", delivery.on_contact_status)
     ami.on_event("SuccessfulAuth", delivery.presence.on_authenticated)

@@ -148,7 +148,22 @@ class BridgeStore:
         key = (scope, district if leader is None else leader)
         with writing(self.db):
             row = self.db.execute(f"SELECT {_COLUMNS} FROM bridges WHERE {where}", key).fetchone()
-            if row is not None:
+            if row is not None and _bridge(row).district != district:
+                # A supervisor who moved takes their team bridge along: its district's
+                # admins keep it, and its district's members join it.
+                bridge_id = row[0]
+                self.db.execute(
+                    "UPDATE bridges SET district = ? WHERE id = ?", (district, bridge_id)
+                )
+                audit.record(
+                    self.db,
+                    "system",
+                    "bridge.move",
+                    f"bridge:{bridge_id}",
+                    {"district": row[2]},
+                    {"district": district},
+                )
+            elif row is not None:
                 return _bridge(row)
             values = {
                 "label": label[:60],
@@ -159,8 +174,9 @@ class BridgeStore:
                 "created_at": audit.now(),
                 "scope": scope,
             }
-            bridge_id = self.db["bridges"].insert(values).last_pk
-            audit.record(self.db, "system", "bridge.add", f"bridge:{bridge_id}", None, values)
+            if row is None:
+                bridge_id = self.db["bridges"].insert(values).last_pk
+                audit.record(self.db, "system", "bridge.add", f"bridge:{bridge_id}", None, values)
         found = self.get(int(bridge_id))
         assert found is not None
         return found

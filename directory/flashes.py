@@ -80,16 +80,30 @@ class FlashLog:
             }
             return self.db["flashes"].insert(row).last_pk
 
-    def callback_ended(self, flash_id: int, outcome: str, tries: int = 1) -> bool:
-        """How Asterisk's call back went (answered, no_answer, busy, failed) on its `tries`-th
-        try; False when the flash is unknown or its outcome was already written."""
+    def callback_ended(self, flash_id: int, outcome: str, tries: int | None = 1) -> bool:
+        """How Asterisk's call back went (answered, no_answer, busy, failed...) on its
+        `tries`-th try; False when the flash is unknown or its outcome was already written
+        (an outcome `unknown`, for want of Asterisk's word, gives way to the word itself)."""
         with writing(self.db):
             cursor = self.db.execute(
-                "UPDATE flashes SET callback_outcome = ?, answered_at = ?, callback_tries = ? "
-                "WHERE id = ? AND outcome = 'called_back' AND callback_outcome IS NULL",
+                "UPDATE flashes SET callback_outcome = ?, answered_at = ?, "
+                "callback_tries = coalesce(?, callback_tries) "
+                "WHERE id = ? AND outcome = 'called_back' "
+                "AND (callback_outcome IS NULL OR callback_outcome = 'unknown')",
                 (outcome, now() if outcome == "answered" else None, tries, flash_id),
             )
             return cursor.rowcount == 1
+
+    def left_open(self) -> list[int]:
+        """Call backs placed longer ago than CALLING_GUARD that nobody said the end of (the
+        service restarted while one was placed, or before its next try)."""
+        before = _iso(datetime.now(UTC) - CALLING_GUARD)
+        rows = self.db.execute(
+            "SELECT id FROM flashes WHERE outcome = 'called_back' AND callback_outcome IS NULL "
+            "AND called_at < ? ORDER BY id LIMIT 500",
+            (before,),
+        )
+        return [r[0] for r in rows]
 
     def get(self, flash_id: int) -> Flash | None:
         row = self.db.execute(

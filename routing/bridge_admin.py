@@ -49,16 +49,19 @@ def leader_problems(
     if not wanted:
         return None, []
     found = directory.member_by_extension(wanted)
-    if found is None or not found.active:
-        return None, [f"no active member with extension {wanted[:10]!r}"]
-    who = f"{found.name} ({found.extension})"
-    if found.role != LEADER_ROLE:
-        return found.id, [f"the leader must be a supervisor: {who} is {found.role}"]
-    if found.district.casefold() != district.strip().casefold():
-        return found.id, [
-            f"the leader must be a supervisor of {district.strip()[:40]}: "
-            f"{who} is of {found.district}"
+    # Of another district, nothing is said of them (not even that they exist): a district
+    # admin could learn other districts' members by trying extensions.
+    if (
+        found is None
+        or not found.active
+        or found.district.casefold() != district.strip().casefold()
+    ):
+        return None, [
+            f"no active supervisor of {district.strip()[:40]} with extension {wanted[:10]!r}"
         ]
+    if found.role != LEADER_ROLE:
+        who = f"{found.name} ({found.extension})"
+        return found.id, [f"the leader must be a supervisor: {who} is {found.role}"]
     return found.id, []
 
 

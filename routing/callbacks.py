@@ -42,7 +42,9 @@ class CallbackOutcome(Enum):
     BUSY = "busy"
     UNAVAILABLE = "unavailable"
     CONGESTED = "congested"
-    FAILED = "failed"
+    FAILED = "failed"  # Asterisk could not place it (the AMI link was down, it was refused)
+    DECLINED = "declined"  # the mobile hung up or refused it before answering
+    UNKNOWN = "unknown"  # no word from Asterisk (the link dropped, the service restarted)
 
 
 @dataclass(frozen=True)

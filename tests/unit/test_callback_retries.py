@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,26 +25,35 @@ from routing.callbacks import (
 from routing.costs import CostPolicy
 
 FAST = CallbackPolicy(delay_ms=0, retry_seconds=0)
-REASON = {"unavailable": "0", "failed": "1", "no_answer": "3", "busy": "5", "congested": "8"}
+REASON = {"unavailable": "0", "declined": "1", "no_answer": "3", "busy": "5", "congested": "8"}
 
 
 class FakeAmi:
-    """Answers the n-th Originate with the n-th of `answers` ('answered' or a reason)."""
+    """Answers the n-th Originate with the n-th of `answers` ('answered', a reason, 'down':
+    the action could not be sent, or 'silence': no word in time), as Asterisk does: the
+    OriginateResponse goes out as an event to every listener (`heard`), then comes back in
+    the action's reply too."""
 
     up = True
 
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
         self.placed: list[dict[str, str]] = []
+        self.heard: Callable[[dict[str, str]], None] = lambda event: None
 
     async def action(self, action: dict[str, str], timeout: float) -> list[dict[str, str]]:
         self.placed.append(action)
         answer = self.answers.pop(0)
+        if answer == "down":
+            raise ConnectionError("the AMI link is down")
+        if answer == "silence":
+            raise TimeoutError
         event = {"Event": "OriginateResponse", "ActionID": action["ActionID"]}
         if answer == "answered":
             event["Response"] = "Success"
         else:
             event |= {"Response": "Failure", "Reason": REASON[answer]}
+        self.heard(dict(event))  # the event first, then the reply that carries it
         return [{"Response": "Success", "ActionID": action["ActionID"]}, event]
 
 
@@ -63,18 +73,12 @@ class Call:
 def flash_and_wait(
     db: sqlite_utils.Database, directory: Directory, ami: FakeAmi, policy: CallbackPolicy
 ) -> tuple[Callbacks, Contacts]:
+    """A member's flash, and every try of its call back, to the end."""
     contacts = Contacts()
     costs = CostGuard(db, CostPolicy(), lambda *a, **k: None)
-    callbacks = Callbacks(
-        db,
-        directory,
-        ami,
-        None,
-        contacts,
-        policy,
-        costs,
-        "0800100116",  # type: ignore[arg-type]
-    )
+    routes: Any = None  # the call back's own call is not routed here
+    callbacks = Callbacks(db, directory, ami, routes, contacts, policy, costs, "0800100116")  # type: ignore[arg-type]
+    ami.heard = callbacks.on_originate_response
 
     async def run() -> None:
         await callbacks.flash_ended(Call("0772100002"))  # type: ignore[arg-type]
@@ -91,7 +95,7 @@ def flash_row(db: sqlite_utils.Database) -> tuple[str, str, int]:
     ).fetchone()
 
 
-@pytest.mark.parametrize("fault", ["unavailable", "congested", "failed"])
+@pytest.mark.parametrize("fault", ["unavailable", "congested", "down"])
 def test_a_trunk_fault_is_tried_again_and_the_member_is_reached(
     db: sqlite_utils.Database, directory: Directory, fault: str
 ) -> None:
@@ -114,8 +118,8 @@ def test_the_trunk_is_tried_as_often_as_the_policy_says_then_the_fault_is_logged
     assert [r["outcome"] for r in contacts.rows] == ["unavailable"]
 
 
-@pytest.mark.parametrize("ended", ["no_answer", "busy"])
-def test_a_member_who_does_not_answer_is_not_rung_again(
+@pytest.mark.parametrize("ended", ["no_answer", "busy", "declined"])
+def test_a_member_who_does_not_answer_or_refuses_is_not_rung_again(
     db: sqlite_utils.Database, directory: Directory, ended: str
 ) -> None:
     ami = FakeAmi(ended, "answered")
@@ -134,16 +138,42 @@ def test_no_retries_when_the_install_wants_none(
 
 
 def test_a_try_told_twice_places_one_retry(db: sqlite_utils.Database, directory: Directory) -> None:
-    """Asterisk's OriginateResponse comes in the action's reply and as an event: the second
-    word on the same try must not place a second call."""
+    """Asterisk's word on a try comes as an event and again in the action's reply: the
+    second must not place a second call, nor end the flash while its retry is on its way."""
     ami = FakeAmi("unavailable", "answered")
     callbacks, contacts = flash_and_wait(db, directory, ami, FAST)
-    failure = {"ActionID": "cug-callback-1-1", "Response": "Failure", "Reason": "0"}
-    callbacks.on_originate_response(failure)  # the event, late
-    callbacks.on_originate_response({"ActionID": "cug-callback-1-2", "Response": "Success"})
-    assert len(ami.placed) == 2 and not callbacks._calls
+    assert [a["ActionID"] for a in ami.placed] == ["cug-callback-1-1", "cug-callback-1-2"]
     assert flash_row(db) == ("called_back", "answered", 2)
-    assert len(contacts.rows) == 1
+    assert [r["outcome"] for r in contacts.rows] == ["answered"]
+    assert not callbacks._placing
+
+
+def test_no_word_from_asterisk_is_not_placed_again(
+    db: sqlite_utils.Database, directory: Directory
+) -> None:
+    """No answer to the Originate in time (the AMI link dropped): the mobile may be ringing or
+    the member talking, so it is not placed again; it ends `unknown` until Asterisk's word."""
+    ami = FakeAmi("silence", "answered")
+    callbacks, _ = flash_and_wait(db, directory, ami, FAST)
+    assert len(ami.placed) == 1
+    assert flash_row(db) == ("called_back", "unknown", 1)
+    # Asterisk's word comes after all: it replaces "unknown".
+    callbacks.on_originate_response({"ActionID": "cug-callback-1-1", "Response": "Success"})
+    assert flash_row(db) == ("called_back", "answered", 1)
+
+
+def test_a_call_back_left_open_by_a_restart_is_ended_unknown(
+    db: sqlite_utils.Database, directory: Directory
+) -> None:
+    once = dataclasses.replace(FAST, retries=0)
+    callbacks, _ = flash_and_wait(db, directory, FakeAmi("unavailable"), once)
+    # As if the service had restarted before Asterisk's word came: nothing said the end.
+    db.execute("UPDATE flashes SET callback_outcome = NULL, callback_tries = NULL")
+    assert callbacks.close_left_open() == 0  # placed a moment ago: it may still ring
+    db.execute("UPDATE flashes SET called_at = '2026-01-01T00:00:00.000+00:00'")
+    assert callbacks.close_left_open() == 1
+    assert flash_row(db)[:2] == ("called_back", "unknown")
+    assert callbacks.close_left_open() == 0  # ended once
 
 
 @pytest.mark.parametrize("action_id", ["cug-callback-x-1", "cug-callback-1-x", "cug-callback-"])
@@ -161,5 +191,6 @@ def test_retry_after_follows_the_policy() -> None:
     assert retry_after(CallbackOutcome.UNAVAILABLE, 1, policy) == 15
     assert retry_after(CallbackOutcome.CONGESTED, 2, policy) == 15
     assert retry_after(CallbackOutcome.FAILED, 3, policy) is None
-    assert retry_after(CallbackOutcome.NO_ANSWER, 1, policy) is None
+    for final in (CallbackOutcome.NO_ANSWER, CallbackOutcome.DECLINED, CallbackOutcome.UNKNOWN):
+        assert retry_after(final, 1, policy) is None
     assert retry_after(CallbackOutcome.ANSWERED, 1, policy) is None

@@ -48,7 +48,7 @@ def test_settings_that_cannot_work_are_refused_with_every_reason(cug: Cug) -> No
         )
     )
     assert "nothing saved" in out
-    assert "'notanip' is not an IP address" in out
+    assert "'notanip' is not an IPv4 address" in out
     assert "the sip and ami ports are all 5038" in out
     assert "'abc' is not a phone number" in out
     assert (cug.home / "cug.ini").read_text() == before

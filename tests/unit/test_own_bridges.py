@@ -135,3 +135,17 @@ def test_the_codes_say_what_they_reach(directory: Directory) -> None:
     assert describe(team).startswith("team_bridge: the caller's team's bridge")
     bridge = BridgeStore(directory.db).district_bridge("Oyam")
     assert BridgeStore(directory.db).codes(bridge) == ["110"]
+
+
+def test_a_supervisor_who_moves_takes_their_team_bridge_along(directory: Directory) -> None:
+    store = BridgeStore(directory.db)
+    before = store.team_bridge(member(directory, "2001"))
+    assert before.district == "Oyam"
+    directory.db.execute("UPDATE members SET district = 'Jinja' WHERE extension = '2001'")
+    after = store.team_bridge(member(directory, "2001"))
+    assert (after.id, after.district) == (before.id, "Jinja")
+    moved = directory.db.execute(
+        "SELECT actor, subject FROM audit WHERE action = 'bridge.move'"
+    ).fetchall()
+    assert moved == [("system", f"bridge:{before.id}")]
+    assert store.team_bridge(member(directory, "2001")) == after  # moved once
