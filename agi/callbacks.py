@@ -18,6 +18,7 @@ from datetime import timedelta
 import sqlite_utils
 
 from agi.ami import FAILED_ORIGINATE, NOT_KNOWN, AmiLink, originate
+from agi.aor_status import aor_status
 from agi.call_routing import CallRoutes
 from agi.contact_log import ContactLog, system_contact
 from agi.cost_notices import CostGuard
@@ -167,17 +168,34 @@ class Callbacks:
         wait = retry_after(outcome, tries, self.policy)
         if placing is not None and wait is not None:
             member_id, number, _ = placing
-            log.warning(
-                "call back %d: %s on try %d; trying again in %d s",
-                flash_id,
-                outcome.value,
-                tries,
-                wait,
-            )
-            self._place(flash_id, member_id, number, tries + 1, wait)
+            self._placing[flash_id] = (member_id, number, tries + 1)  # told twice: one retry
+            task = asyncio.create_task(self._retry(flash_id, tries, outcome, wait))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
             return
         self._placing.pop(flash_id, None)
         self._ended(flash_id, outcome, tries)
+
+    async def _retry(self, flash_id: int, tries: int, outcome: CallbackOutcome, wait: int) -> None:
+        """Place try `tries` + 1 after `wait`, unless the trunk was fine: Asterisk says
+        `unavailable` (Reason 0) both when the gateway could not be reached and when the
+        mobile behind it refused the call (busy, off, declined: seen with a real Asterisk
+        22 and a 486), and only the gateway's fault is tried again."""
+        if outcome is CallbackOutcome.UNAVAILABLE:
+            trunk = await aor_status(self.ami, TRUNK_ENDPOINT)
+            if trunk == "Reachable":
+                log.info("call back %d: refused beyond the trunk on try %d", flash_id, tries)
+                self._placing.pop(flash_id, None)
+                self._ended(flash_id, outcome, tries)
+                return
+        log.warning(
+            "call back %d: %s on try %d; trying again in %d s",
+            flash_id,
+            outcome.value,
+            tries,
+            wait,
+        )
+        await self._call_back(flash_id, wait)
 
     def close_left_open(self) -> int:
         """End the call backs nobody said the end of (the service restarted while one rang,

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agi.aor_status import aor_status
+
 log = logging.getLogger(__name__)
 
 # Seconds after a member's successful authentication at which their waiting texts are tried.
@@ -55,7 +57,6 @@ def suspect_window(aor_options: dict[str, str]) -> timedelta | None:
 
 CHECKS_PER_PASS = 200  # phones read per look (two AMI look-ups each); the rest at the next
 _EXTENSION = re.compile(r"[0-9]{2,8}")
-_CONTACT_ID = re.compile(r"[^\s,()]{1,200}")
 
 
 @dataclass
@@ -158,30 +159,5 @@ class PhonePresence:
         return again
 
     async def status(self, extension: str) -> str | None:
-        """'Reachable' when one of the member's registered phones answers Asterisk's
-        qualify, 'Unreachable' when they all stopped answering, '' when nothing is known
-        (no phone registered, none qualified yet); None when Asterisk could not be asked."""
-        contacts = await self._getvar(f"PJSIP_AOR({extension},contact)")
-        if contacts is None:
-            return None
-        statuses = []
-        for contact in filter(None, contacts.split(",")):
-            if not _CONTACT_ID.fullmatch(contact):
-                continue
-            status = await self._getvar(f"PJSIP_CONTACT({contact},status)")
-            if status is None:
-                return None
-            statuses.append(status)
-        if "Reachable" in statuses:
-            return "Reachable"
-        return "Unreachable" if "Unreachable" in statuses else ""
-
-    async def _getvar(self, expression: str) -> str | None:
-        try:
-            reply = await self.ami.action({"Action": "Getvar", "Variable": expression})
-        except (ConnectionError, TimeoutError) as exc:
-            log.info("cannot read %s: %s", expression, exc or type(exc).__name__)
-            return None
-        if not getattr(reply, "success", False):
-            return ""  # no such AOR or contact (any more)
-        return str(reply.get("Value") or "").strip()
+        """The member's phones as Asterisk's qualify finds them (agi/aor_status.py)."""
+        return await aor_status(self.ami, extension)

@@ -338,8 +338,9 @@ class Phone:
         self, behaviour: str, ring_ms: int = 300, key_ms: int = 5500
     ) -> AbstractContextManager[Path]:
         """Take the next call as `behaviour` says: "key" (answer and press 1 after `key_ms`),
-        "no-key" (answer, press nothing), "busy" (486) or "ignore" (ring until cancelled)."""
-        code = {"key": 1, "no-key": 2, "busy": 3, "ignore": 4}[behaviour]
+        "no-key" (answer, press nothing), "busy" (486), "ignore" (ring until cancelled) or
+        "decline" (ring, then 603)."""
+        code = {"key": 1, "no-key": 2, "busy": 3, "ignore": 4, "decline": 5}[behaviour]
         trace = self._trace(behaviour)
         settings = {"behaviour": code, "ring_ms": ring_ms, "key_ms": key_ms}
         args = [x for name, value in settings.items() for x in ("-set", name, str(value))]

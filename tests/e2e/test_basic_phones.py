@@ -126,6 +126,31 @@ def test_a_call_back_the_trunk_could_not_place_is_placed_again(pbx: Pbx) -> None
 
 
 @pytest.mark.parametrize(
+    ("behaviour", "caller"), [("busy", "0772200004"), ("decline", "0772200005")]
+)
+def test_a_member_who_refuses_the_call_back_is_not_rung_again(
+    pbx: Pbx, behaviour: str, caller: str
+) -> None:
+    """The member's mobile is busy, or they press the red button: that is their word, not a
+    fault of the trunk, so the call back is not placed again. (Asterisk 22 says Reason 0,
+    as for a gateway it could not reach: the trunk's qualify status tells them apart.)"""
+    trunk = pbx.trunk()
+    assert trunk.register() == 200
+    before, mark = last_flash_id(pbx), pbx.ami.mark()
+    with trunk.behaving(behaviour, ring_ms=1000) as mobile_trace:
+        assert flash(gateway(pbx), CALLBACK_NUMBER, caller=caller) == 487
+        (flashed,) = wait_flashes(pbx, before)
+        said = pbx.ami.wait_for(
+            mark, "OriginateResponse", lambda e: flashed["e164"] in e.get("Channel", ""), 15
+        )
+        assert said["Response"] == "Failure"
+        time.sleep(17)  # a retry would come 15 s after the first try failed
+    assert len(received_requests(mobile_trace, "INVITE")) == 1
+    row = poll(lambda: [r for r in flashes(pbx, before) if r["callback_outcome"]], 1, 10)
+    assert [r["callback_outcome"] for r in row] == ["unavailable"], said
+
+
+@pytest.mark.parametrize(
     ("caller", "logged"),
     [
         ("0772999999", ("0772999999", "+256772999999", None, "not_a_member")),

@@ -36,12 +36,16 @@ class FakeAmi:
 
     up = True
 
-    def __init__(self, *answers: str) -> None:
+    def __init__(self, *answers: str, trunk: str = "Unreachable") -> None:
         self.answers = list(answers)
+        self.trunk = trunk  # what Asterisk's qualify says of the trunk's contact
         self.placed: list[dict[str, str]] = []
         self.heard: Callable[[dict[str, str]], None] = lambda event: None
 
-    async def action(self, action: dict[str, str], timeout: float) -> list[dict[str, str]]:
+    async def action(self, action: dict[str, str], timeout: float = 5) -> Any:
+        if action["Action"] == "Getvar":
+            asked = action["Variable"]
+            return Reply(Value="cug-trunk;@c1" if asked.startswith("PJSIP_AOR") else self.trunk)
         self.placed.append(action)
         answer = self.answers.pop(0)
         if answer == "down":
@@ -55,6 +59,10 @@ class FakeAmi:
             event |= {"Response": "Failure", "Reason": REASON[answer]}
         self.heard(dict(event))  # the event first, then the reply that carries it
         return [{"Response": "Success", "ActionID": action["ActionID"]}, event]
+
+
+class Reply(dict):
+    success = True
 
 
 class Contacts:
@@ -126,6 +134,17 @@ def test_a_member_who_does_not_answer_or_refuses_is_not_rung_again(
     flash_and_wait(db, directory, ami, FAST)
     assert len(ami.placed) == 1
     assert flash_row(db) == ("called_back", ended, 1)
+
+
+def test_unavailable_beyond_a_reachable_trunk_is_the_members_word_not_retried(
+    db: sqlite_utils.Database, directory: Directory
+) -> None:
+    """Asterisk says Reason 0 (unavailable) also when the mobile behind the gateway was busy
+    or refused: with the trunk's contact reachable, that is not the trunk's fault."""
+    ami = FakeAmi("unavailable", "answered", trunk="Reachable")
+    flash_and_wait(db, directory, ami, FAST)
+    assert len(ami.placed) == 1
+    assert flash_row(db) == ("called_back", "unavailable", 1)
 
 
 def test_no_retries_when_the_install_wants_none(
