@@ -177,13 +177,11 @@ class Callbacks:
         self._ended(flash_id, outcome, tries)
 
     async def _retry(self, flash_id: int, tries: int, outcome: CallbackOutcome, wait: int) -> None:
-        """Place try `tries` + 1 after `wait`, unless the trunk was fine: Asterisk says
-        `unavailable` (Reason 0) both when the gateway could not be reached and when the
-        mobile behind it refused the call (busy, off, declined: seen with a real Asterisk
-        22 and a 486), and only the gateway's fault is tried again."""
+        """Place try `tries` + 1 after `wait`, unless the trunk's qualify status says the
+        refusal was the member's (routing/callbacks.py retry_after)."""
         if outcome is CallbackOutcome.UNAVAILABLE:
-            trunk = await aor_status(self.ami, TRUNK_ENDPOINT)
-            if trunk == "Reachable":
+            reachable = await aor_status(self.ami, TRUNK_ENDPOINT) == "Reachable"
+            if retry_after(outcome, tries, self.policy, trunk_reachable=reachable) is None:
                 log.info("call back %d: refused beyond the trunk on try %d", flash_id, tries)
                 self._placing.pop(flash_id, None)
                 self._ended(flash_id, outcome, tries)

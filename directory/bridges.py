@@ -144,14 +144,37 @@ class BridgeStore:
         return self._own(TEAM_SCOPE, supervisor.district, supervisor.id, label)
 
     def _own(self, scope: str, district: str, leader: int | None, label: str) -> Bridge:
+        """The bridge of `scope` for `district` (or for the supervisor `leader`). A call to
+        110 or 111 only reads it; the write lock is taken only to make it, or to move a team
+        bridge along with its supervisor (then it is read again under the lock)."""
         where = "scope = ? AND " + ("district = ?" if leader is None else "leader_member_id = ?")
         key = (scope, district if leader is None else leader)
-        with writing(self.db):
+
+        def current() -> Bridge | None:
             row = self.db.execute(f"SELECT {_COLUMNS} FROM bridges WHERE {where}", key).fetchone()
-            if row is not None and _bridge(row).district != district:
+            return _bridge(row) if row else None
+
+        found = current()
+        if found is not None and found.district == district:
+            return found
+        with writing(self.db):
+            found = current()
+            if found is None:
+                values = {
+                    "label": label[:60],
+                    "district": district,
+                    "leader_member_id": leader,
+                    "max_members": OWN_MAX_MEMBERS,
+                    "ends_with_leader": 1,
+                    "created_at": audit.now(),
+                    "scope": scope,
+                }
+                bridge_id = int(self.db["bridges"].insert(values).last_pk)
+                audit.record(self.db, "system", "bridge.add", f"bridge:{bridge_id}", None, values)
+            elif found.district != district:
                 # A supervisor who moved takes their team bridge along: its district's
                 # admins keep it, and its district's members join it.
-                bridge_id = row[0]
+                bridge_id = found.id
                 self.db.execute(
                     "UPDATE bridges SET district = ? WHERE id = ?", (district, bridge_id)
                 )
@@ -160,26 +183,14 @@ class BridgeStore:
                     "system",
                     "bridge.move",
                     f"bridge:{bridge_id}",
-                    {"district": row[2]},
+                    {"district": found.district},
                     {"district": district},
                 )
-            elif row is not None:
-                return _bridge(row)
-            values = {
-                "label": label[:60],
-                "district": district,
-                "leader_member_id": leader,
-                "max_members": OWN_MAX_MEMBERS,
-                "ends_with_leader": 1,
-                "created_at": audit.now(),
-                "scope": scope,
-            }
-            if row is None:
-                bridge_id = self.db["bridges"].insert(values).last_pk
-                audit.record(self.db, "system", "bridge.add", f"bridge:{bridge_id}", None, values)
-        found = self.get(int(bridge_id))
-        assert found is not None
-        return found
+            else:
+                return found  # made or moved meanwhile by another caller
+        made = self.get(bridge_id)
+        assert made is not None
+        return made
 
     def set_pin(self, bridge_id: int, pin: str | None, actor: str) -> Bridge:
         """Set (None: clear) the PIN of bridge `bridge_id`; audited as whether it has one,

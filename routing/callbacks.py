@@ -121,11 +121,19 @@ TRUNK_FAULTS = frozenset(
 )
 
 
-def retry_after(outcome: CallbackOutcome, tries: int, policy: CallbackPolicy) -> int | None:
+def retry_after(
+    outcome: CallbackOutcome, tries: int, policy: CallbackPolicy, trunk_reachable: bool = False
+) -> int | None:
     """Seconds until a call back that ended `outcome` on its `tries`-th try is placed again,
     or None when that was its last word. Only the trunk's faults are tried again: a member who
     did not answer, or was busy, is not rung again and again (they flash again when they
-    can); a gateway that dropped off for a moment must not cost them their call."""
+    can); a gateway that dropped off for a moment must not cost them their call.
+
+    `unavailable` (Asterisk's Reason 0) is said both for a gateway Asterisk could not reach and
+    for a mobile behind it that refused the call (a 486 or a 603, seen with a real Asterisk
+    22): with the trunk's contact reachable (`trunk_reachable`), it was the member's word."""
+    if outcome is CallbackOutcome.UNAVAILABLE and trunk_reachable:
+        return None
     if outcome in TRUNK_FAULTS and tries <= policy.retries:
         return policy.retry_seconds
     return None

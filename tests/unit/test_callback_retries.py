@@ -213,3 +213,6 @@ def test_retry_after_follows_the_policy() -> None:
     for final in (CallbackOutcome.NO_ANSWER, CallbackOutcome.DECLINED, CallbackOutcome.UNKNOWN):
         assert retry_after(final, 1, policy) is None
     assert retry_after(CallbackOutcome.ANSWERED, 1, policy) is None
+    # Reason 0 beyond a reachable trunk is the member's refusal; congestion is still retried.
+    assert retry_after(CallbackOutcome.UNAVAILABLE, 1, policy, trunk_reachable=True) is None
+    assert retry_after(CallbackOutcome.CONGESTED, 1, policy, trunk_reachable=True) == 15
